@@ -1,0 +1,1 @@
+"""Software-defined assets, grouped by layer. Thin: read inputs, call `quant`, write outputs, report."""

@@ -1,0 +1,80 @@
+"""Raw market tables, one daily partition at a time: fetched from the chain source, kept raw on disk,
+validated against their contract, stored in the warehouse, with bad rows quarantined and counted."""
+
+import dagster as dg
+from pandera.errors import SchemaErrors
+
+from assets.partitions import daily_partitions
+from quant.schemas import CONTRACTS
+from quant.validation import split_valid
+from resources import ChainSource, RawStore, Warehouse
+
+SCHEMA_CHECK = "schema"
+QUARANTINE_CHECK = "quarantine_rate"
+QUARANTINE_WARN_RATE = 0.01
+OWNER = "team:market-data"
+DESCRIPTIONS = {
+    "pool_snapshots": "Pool state per pool per cadence step: price, reserves, 24h volume, fee, decimals, category.",
+    "swaps": "Every swap: wallet, side, amounts in and out, reserves before it, execution price and fee.",
+    "transfers": "Native-token transfers between wallets: funding, payments, exchange flows.",
+    "cex_prices": "Reference prices on a centralised exchange, per minute, in USD.",
+}
+
+
+def ingest(context: dg.AssetExecutionContext, table: str, chain_source: ChainSource, warehouse: Warehouse,
+           raw_store: RawStore) -> dg.MaterializeResult:
+    """Fetch one partition, keep it raw, quarantine what breaks the contract, replace the window."""
+    start, end = context.partition_time_window
+    raw = chain_source.fetch(table, start, end)
+    raw_file = raw_store.keep(table, context.partition_key, raw)
+    split = split_valid(table, raw, start, end)
+    warehouse.replace_window(table, split.valid, start, end)
+    warehouse.quarantine(table, context.partition_key, split.quarantined)
+    if len(split.quarantined):
+        context.log.warning(f"{table} {context.partition_key}: quarantined {len(split.quarantined)} of "
+                            f"{len(raw)} rows: {split.reasons}")
+    stored = warehouse.read_window(table, start, end)
+    schema, _key = CONTRACTS[table]
+    try:
+        schema.validate(stored, lazy=True)
+        schema_ok, schema_note = True, "stored partition honours the contract"
+    except SchemaErrors as err:  # reported by the blocking check, which stops everything downstream
+        schema_ok, schema_note = False, str(err)[:2000]
+    rate = len(split.quarantined) / max(len(raw), 1)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(split.valid), "raw_rows": len(raw), "quarantined": len(split.quarantined),
+            "quarantine_reasons": split.reasons, "raw_file": str(raw_file),
+            "preview": dg.MetadataValue.md(split.valid.head(5).to_markdown(index=False)),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name=SCHEMA_CHECK, passed=schema_ok,
+                                metadata={"rows_checked": len(stored), "note": schema_note}),
+            dg.AssetCheckResult(check_name=QUARANTINE_CHECK, passed=rate <= QUARANTINE_WARN_RATE,
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"quarantine_rate": rate, "limit": QUARANTINE_WARN_RATE}),
+        ],
+    )
+
+
+def market_table_asset(table: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=table, description=DESCRIPTIONS[table], partitions_def=daily_partitions, group_name="market_data",
+        kinds={"duckdb"}, owners=[OWNER],
+        retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+        check_specs=[
+            dg.AssetCheckSpec(SCHEMA_CHECK, asset=table, blocking=True,
+                              description=f"The stored partition validates against the {table} pandera contract."),
+            dg.AssetCheckSpec(QUARANTINE_CHECK, asset=table,
+                              description=f"At most {QUARANTINE_WARN_RATE:.0%} of raw rows quarantined."),
+        ],
+    )
+    def _asset(context: dg.AssetExecutionContext, chain_source: ChainSource, warehouse: Warehouse,
+               raw_store: RawStore) -> dg.MaterializeResult:
+        return ingest(context, table, chain_source, warehouse, raw_store)
+
+    return _asset
+
+
+MARKET_TABLES = ("pool_snapshots", "swaps", "transfers", "cex_prices")
+market_assets = [market_table_asset(t) for t in MARKET_TABLES]

@@ -1,0 +1,1 @@
+"""Assembles the Dagster project: definitions, jobs, schedules, environment profiles."""

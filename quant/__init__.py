@@ -1,0 +1,1 @@
+"""The domain: AMM math, the market simulator, features, models and chain clients. Never imports Dagster."""

@@ -1,0 +1,186 @@
+"""Exact constant-product AMM math, as the on-chain programs compute it.
+
+Raydium AMM v4 (`raydium-amm`, `processor.rs` swap_base_in): the trade fee is taken from the input and
+rounded up, fee = ceil(a * 25 / 10000); out = floor(R_out * (a - fee) / (R_in + a - fee)).
+Uniswap V2 (`UniswapV2Library.getAmountOut`): out = floor(a * 997 * R_out / (R_in * 1000 + a * 997)).
+
+Scalar functions take Python ints and are exact for any size (uint64 on Solana, uint112 on EVM).
+The `*_vec` functions take numpy arrays: int64 arrays are exact while every reserve and amount stays below
+2**53 (the simulator's Solana side), object arrays of Python ints are exact always (its EVM side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RAYDIUM_FEE_NUM, RAYDIUM_FEE_DEN = 25, 10_000
+UNISWAP_FEE_NUM, UNISWAP_FEE_DEN = 3, 1_000
+INT64_EXACT_LIMIT = 2**53
+
+
+@dataclass(frozen=True)
+class FeeModel:
+    """A constant-product venue: its fee fraction and whether the fee is rounded up (Raydium) or implicit."""
+
+    name: str
+    fee_num: int
+    fee_den: int
+
+    @property
+    def fee_fraction(self) -> float:
+        return self.fee_num / self.fee_den
+
+
+RAYDIUM_V4 = FeeModel("raydium_v4", RAYDIUM_FEE_NUM, RAYDIUM_FEE_DEN)
+UNISWAP_V2 = FeeModel("uniswap_v2", UNISWAP_FEE_NUM, UNISWAP_FEE_DEN)
+
+
+def _check(amount_in: int, reserve_in: int, reserve_out: int) -> None:
+    if amount_in < 0:
+        raise ValueError(f"amount_in must be >= 0, got {amount_in}")
+    if reserve_in <= 0 or reserve_out <= 0:
+        raise ValueError(f"reserves must be > 0, got reserve_in={reserve_in} reserve_out={reserve_out}")
+
+
+def raydium_v4_fee(amount_in: int) -> int:
+    """Raydium's trade fee on an input amount: ceil(a * 25 / 10000)."""
+    return -(-amount_in * RAYDIUM_FEE_NUM // RAYDIUM_FEE_DEN)
+
+
+def raydium_v4_amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """Output of a Raydium AMM v4 SwapBaseIn for `amount_in`, given price reserves (vaults minus pending PnL)."""
+    _check(amount_in, reserve_in, reserve_out)
+    net = amount_in - raydium_v4_fee(amount_in)
+    return reserve_out * net // (reserve_in + net)
+
+
+def uniswap_v2_amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """Output of a Uniswap V2 pair swap for `amount_in` (UniswapV2Library.getAmountOut)."""
+    _check(amount_in, reserve_in, reserve_out)
+    with_fee = amount_in * (UNISWAP_FEE_DEN - UNISWAP_FEE_NUM)
+    return with_fee * reserve_out // (reserve_in * UNISWAP_FEE_DEN + with_fee)
+
+
+def uniswap_v2_amount_in(amount_out: int, reserve_in: int, reserve_out: int) -> int:
+    """Input needed for `amount_out` on Uniswap V2 (UniswapV2Library.getAmountIn)."""
+    if not 0 < amount_out < reserve_out:
+        raise ValueError(f"amount_out must be in (0, reserve_out={reserve_out}), got {amount_out}")
+    _check(0, reserve_in, reserve_out)
+    num = reserve_in * amount_out * UNISWAP_FEE_DEN
+    den = (reserve_out - amount_out) * (UNISWAP_FEE_DEN - UNISWAP_FEE_NUM)
+    return num // den + 1
+
+
+def raydium_v4_amount_in(amount_out: int, reserve_in: int, reserve_out: int) -> int:
+    """Smallest input whose Raydium SwapBaseIn output is at least `amount_out`.
+
+    Solves the closed form for the net input, then walks the (monotone) integer output to the exact
+    minimum, because the rounded-up fee makes the closed form off by a unit or two.
+    """
+    if not 0 < amount_out < reserve_out:
+        raise ValueError(f"amount_out must be in (0, reserve_out={reserve_out}), got {amount_out}")
+    _check(0, reserve_in, reserve_out)
+    net = -(-reserve_in * amount_out // (reserve_out - amount_out))
+    guess = -(-net * RAYDIUM_FEE_DEN // (RAYDIUM_FEE_DEN - RAYDIUM_FEE_NUM))
+    while guess > 1 and raydium_v4_amount_out(guess - 1, reserve_in, reserve_out) >= amount_out:
+        guess -= 1
+    while raydium_v4_amount_out(guess, reserve_in, reserve_out) < amount_out:
+        guess += 1
+    return guess
+
+
+def amount_out(venue: FeeModel, amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """Output on either venue."""
+    if venue is RAYDIUM_V4:
+        return raydium_v4_amount_out(amount_in, reserve_in, reserve_out)
+    return uniswap_v2_amount_out(amount_in, reserve_in, reserve_out)
+
+
+def amount_in(venue: FeeModel, amount_out_wanted: int, reserve_in: int, reserve_out: int) -> int:
+    """Input needed for a wanted output on either venue."""
+    if venue is RAYDIUM_V4:
+        return raydium_v4_amount_in(amount_out_wanted, reserve_in, reserve_out)
+    return uniswap_v2_amount_in(amount_out_wanted, reserve_in, reserve_out)
+
+
+def mid_price(reserve_base: float, reserve_quote: float, base_decimals: int = 0, quote_decimals: int = 0) -> float:
+    """Quote per base in whole-token units: (R_quote / 10^qd) / (R_base / 10^bd)."""
+    if reserve_base <= 0 or reserve_quote <= 0:
+        raise ValueError(f"reserves must be > 0, got base={reserve_base} quote={reserve_quote}")
+    return (reserve_quote / 10**quote_decimals) / (reserve_base / 10**base_decimals)
+
+
+def price_impact(venue: FeeModel, amount_in_: int, reserve_in: int, reserve_out: int) -> float:
+    """Shortfall of the execution price against the pre-trade mid, fee included: 1 - (out/in) / (R_out/R_in)."""
+    out = amount_out(venue, amount_in_, reserve_in, reserve_out)
+    if amount_in_ == 0:
+        return 0.0
+    return 1.0 - (out * reserve_in) / (amount_in_ * reserve_out)
+
+
+# ---- vectorised, exact --------------------------------------------------------------------------------
+
+
+def _floor_div_int64(num_a: np.ndarray, num_b: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """floor(a * b / den) for int64 a, b, den < 2**53, exact although a * b overflows int64.
+
+    A float64 estimate is within a few units of the truth; the remainder a*b - q*den is computed in
+    wrapping uint64 arithmetic (exact modulo 2**64, and small), then q is corrected until 0 <= r < den.
+    """
+    q = np.floor(num_a.astype(np.float64) * (num_b.astype(np.float64) / den.astype(np.float64))).astype(np.int64)
+    au, bu, du = num_a.astype(np.uint64), num_b.astype(np.uint64), den.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        for _ in range(4):
+            r = (au * bu - q.astype(np.uint64) * du).view(np.int64)
+            low, high = r < 0, r >= den
+            if not (low.any() or high.any()):
+                return q
+            q = q - low.astype(np.int64) + high.astype(np.int64)
+    raise ArithmeticError("int64 AMM correction did not converge: values exceed the exact range 2**53")
+
+
+def _as_exact(*arrays: np.ndarray) -> bool:
+    """True when every array is int64 within the exact range; object arrays use Python ints directly."""
+    if all(a.dtype == object for a in arrays):
+        return False
+    for a in arrays:
+        if a.dtype != np.int64:
+            raise TypeError(f"AMM arrays must be int64 or object (Python int), got {a.dtype}")
+        if a.size and (a.max() >= INT64_EXACT_LIMIT):
+            raise OverflowError(f"int64 AMM inputs must stay below 2**53, got max {int(a.max())}")
+    return True
+
+
+def raydium_v4_amount_out_vec(a: np.ndarray, r_in: np.ndarray, r_out: np.ndarray) -> np.ndarray:
+    """Vectorised `raydium_v4_amount_out`."""
+    if not _as_exact(a, r_in, r_out):
+        fee = -(-a * RAYDIUM_FEE_NUM // RAYDIUM_FEE_DEN)
+        net = a - fee
+        return r_out * net // (r_in + net)
+    fee = -((-a * RAYDIUM_FEE_NUM) // RAYDIUM_FEE_DEN)
+    net = a - fee
+    return _floor_div_int64(r_out, net, r_in + net)
+
+
+def uniswap_v2_amount_out_vec(a: np.ndarray, r_in: np.ndarray, r_out: np.ndarray) -> np.ndarray:
+    """Vectorised `uniswap_v2_amount_out`; int64 inputs are widened to Python ints (R_in * 1000 overflows)."""
+    if _as_exact(a, r_in, r_out):
+        a, r_in, r_out = a.astype(object), r_in.astype(object), r_out.astype(object)
+    with_fee = a * (UNISWAP_FEE_DEN - UNISWAP_FEE_NUM)
+    return with_fee * r_out // (r_in * UNISWAP_FEE_DEN + with_fee)
+
+
+def amount_out_vec(venue: FeeModel, a: np.ndarray, r_in: np.ndarray, r_out: np.ndarray) -> np.ndarray:
+    """Vectorised output on either venue."""
+    if venue is RAYDIUM_V4:
+        return raydium_v4_amount_out_vec(a, r_in, r_out)
+    return uniswap_v2_amount_out_vec(a, r_in, r_out)
+
+
+def fee_vec(venue: FeeModel, a: np.ndarray) -> np.ndarray:
+    """The fee charged on each input, in input units (Uniswap's implicit fee reported as floor(a*3/1000))."""
+    if venue is RAYDIUM_V4:
+        return -((-a * RAYDIUM_FEE_NUM) // RAYDIUM_FEE_DEN)
+    return a * UNISWAP_FEE_NUM // UNISWAP_FEE_DEN

@@ -1,0 +1,48 @@
+"""Addresses and transaction ids that look like real chains', generated vectorised.
+
+Solana: base58 strings of 44 characters whose value is below 2**256, so each decodes to exactly 32 bytes
+(a first digit of 1..15 keeps the value within [58**43, 16 * 58**43) < 2**256). Signatures: 88 digits with
+a first digit of 1..4, decoding to 64 bytes. EVM: EIP-55 checksummed 20-byte addresses, 32-byte tx hashes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from eth_utils import to_checksum_address
+
+B58_ALPHABET = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58 = np.frombuffer(B58_ALPHABET, dtype=np.uint8)
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _base58_strings(rng: np.random.Generator, n: int, length: int, first_lo: int, first_hi: int) -> np.ndarray:
+    digits = rng.integers(0, 58, size=(n, length), dtype=np.uint8)
+    digits[:, 0] = rng.integers(first_lo, first_hi + 1, size=n, dtype=np.uint8)
+    chars = _B58[digits]
+    return chars.view(f"S{length}").ravel().astype(str).astype(object)
+
+
+def solana_pubkeys(rng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` base58 public keys (32 bytes each)."""
+    return _base58_strings(rng, n, 44, 1, 15)
+
+
+def solana_signatures(rng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` base58 transaction signatures (64 bytes each)."""
+    return _base58_strings(rng, n, 88, 1, 4)
+
+
+def _hex_strings(rng: np.random.Generator, n: int, nbytes: int) -> np.ndarray:
+    nibbles = rng.integers(0, 16, size=(n, 2 * nbytes), dtype=np.uint8)
+    body = _HEX[nibbles].view(f"S{2 * nbytes}").ravel().astype(str)
+    return np.char.add("0x", body).astype(object)
+
+
+def evm_addresses(rng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` EIP-55 checksummed addresses."""
+    return np.array([to_checksum_address(a) for a in _hex_strings(rng, n, 20)], dtype=object)
+
+
+def evm_tx_hashes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` 32-byte transaction hashes."""
+    return _hex_strings(rng, n, 32)

@@ -1,0 +1,92 @@
+"""The event table every part of the simulator writes into: a columnar batch of planned market actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from quant.simulator.engine import ARBITRAGE, BUY, REMOVE_LIQUIDITY, SELL_BASE, SELL_REF
+
+
+@dataclass
+class Events:
+    """Planned actions. `amount` is in whole tokens (quote for BUY, base for SELL_BASE) or a fraction in
+    [0, 1] (SELL_REF of the referenced buy, REMOVE_LIQUIDITY of reserves, ARBITRAGE of the price gap).
+    `ref` points at a BUY by its position id; `pos_id` is -1 for events that are no position's buy."""
+
+    pool: np.ndarray
+    ts: np.ndarray
+    kind: np.ndarray
+    wallet: np.ndarray
+    amount: np.ndarray
+    pos_id: np.ndarray
+    ref: np.ndarray
+    target: np.ndarray
+
+    @staticmethod
+    def empty() -> Events:
+        return Events(*(np.empty(0, d) for d in (np.int32, np.int64, np.int8, np.int32, np.float64,
+                                                    np.int64, np.int64, np.float64)))
+
+    @staticmethod
+    def concat(parts: list[Events]) -> Events:
+        parts = [p for p in parts if len(p.pool)]
+        if not parts:
+            return Events.empty()
+        return Events(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Events)))
+
+    def take(self, idx: np.ndarray) -> Events:
+        return Events(*(getattr(self, f.name)[idx] for f in fields(Events)))
+
+    def __len__(self) -> int:
+        return len(self.pool)
+
+
+class PositionIds:
+    """Hands out position ids that are unique within one simulated world."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def take(self, n: int) -> np.ndarray:
+        ids = np.arange(self.next, self.next + n, dtype=np.int64)
+        self.next += n
+        return ids
+
+
+def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac=1.0) -> Events:
+    """Round trips: a BUY of `size_quote` at t_in and, where t_out >= 0, a sale of `sell_frac` of what it got."""
+    pool, wallet = np.asarray(pool, np.int32), np.asarray(wallet, np.int32)
+    t_in, t_out = np.asarray(t_in, np.int64), np.asarray(t_out, np.int64)
+    n = len(pool)
+    pid = ids.take(n)
+    sell_frac = np.broadcast_to(np.asarray(sell_frac, np.float64), (n,))
+    exits = t_out >= 0
+    t_out = np.where(exits, np.maximum(t_out, t_in + 1), -1)
+    m = int(exits.sum())
+    nan = np.full(n + m, np.nan)
+    return Events(
+        pool=np.r_[pool, pool[exits]], ts=np.r_[t_in, t_out[exits]],
+        kind=np.r_[np.full(n, BUY, np.int8), np.full(m, SELL_REF, np.int8)],
+        wallet=np.r_[wallet, wallet[exits]], amount=np.r_[np.asarray(size_quote, np.float64), sell_frac[exits]],
+        pos_id=np.r_[pid, np.full(m, -1, np.int64)], ref=np.r_[np.full(n, -1, np.int64), pid[exits]],
+        target=nan,
+    )
+
+
+def actions(kind: int, pool, wallet, ts, amount, target=None) -> Events:
+    """Single actions that are not round trips: dev sales, liquidity removals, arbitrage trades."""
+    pool = np.atleast_1d(np.asarray(pool, np.int32))
+    n = len(pool)
+    return Events(
+        pool=pool, ts=np.broadcast_to(np.asarray(ts, np.int64), (n,)).copy(),
+        kind=np.full(n, kind, np.int8), wallet=np.broadcast_to(np.asarray(wallet, np.int32), (n,)).copy(),
+        amount=np.broadcast_to(np.asarray(amount, np.float64), (n,)).copy(),
+        pos_id=np.full(n, -1, np.int64), ref=np.full(n, -1, np.int64),
+        target=np.full(n, np.nan) if target is None else np.asarray(target, np.float64),
+    )
+
+
+__all__ = ["Events", "PositionIds", "positions", "actions", "BUY", "SELL_REF", "SELL_BASE",
+           "REMOVE_LIQUIDITY", "ARBITRAGE"]

@@ -1,0 +1,7 @@
+"""Dagster resources: thin, frozen wrappers that configure what `quant` implements."""
+
+from resources.chain_source import ChainSource
+from resources.raw_store import RawStore
+from resources.warehouse import Warehouse
+
+__all__ = ["ChainSource", "RawStore", "Warehouse"]
