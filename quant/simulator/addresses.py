@@ -16,8 +16,9 @@ _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
 def _base58_strings(rng: np.random.Generator, n: int, length: int, first_lo: int, first_hi: int) -> np.ndarray:
+    # One draw for the whole matrix keeps the stream prefix-stable: n rows are the first rows of n + k.
     digits = rng.integers(0, 58, size=(n, length), dtype=np.uint8)
-    digits[:, 0] = rng.integers(first_lo, first_hi + 1, size=n, dtype=np.uint8)
+    digits[:, 0] = first_lo + digits[:, 0] % (first_hi - first_lo + 1)
     chars = _B58[digits]
     return chars.view(f"S{length}").ravel().astype(str).astype(object)
 

@@ -27,7 +27,8 @@ class Market:
     def __init__(self, cfg: WorldConfig, pools: pd.DataFrame, t0: int, end_ts: int):
         self.cfg, self.pools, self.t0, self.end_ts = cfg, pools, t0, end_ts
         self.open = pools.open_ts.to_numpy()
-        self.close = np.minimum(pools.close_ts.to_numpy(), end_ts)
+        # Unclipped by the window: an exit after the window's end is cut later, not moved inside it.
+        self.close = pools.close_ts.to_numpy()
         self.chain = pools.chain.to_numpy()
         self.fate = pools.fate.to_numpy()
         self.category = pools.category.to_numpy()
@@ -37,7 +38,7 @@ class Market:
         self.entry_end = np.where(self.rug > 0, np.minimum(self.rug, self.close), self.close)
 
     def alive_on(self, day: int, chain: str, new_only: bool = False) -> np.ndarray:
-        lo, hi = self.t0 + day * DAY_S, self.t0 + (day + 1) * DAY_S
+        lo, hi = self.t0 + day * DAY_S, min(self.t0 + (day + 1) * DAY_S, self.end_ts)
         m = (self.chain == chain) & (self.close > lo) & (self.open < hi) & (self.close > self.open)
         if new_only:
             m &= self.open >= lo
@@ -213,22 +214,27 @@ def plan_martingale(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: Pos
         if not active.any():
             break
         rng = stream(cfg.seed, "martingale", step)
+        # Fixed-size draws over all chasers, so who is still active never shifts anyone's numbers.
+        tries = rng.random((30, len(who)))
+        hold = 60 + rng.lognormal(np.log(30 * MIN_S), 0.7, len(who)).astype(np.int64)
+        chase_u, mult = rng.random(len(who)), rng.uniform(1.6, 2.5, len(who))
+        gap = rng.exponential(90 * MIN_S, len(who)).astype(np.int64) + 60
         pool = np.full(len(who), -1, np.int64)
+        day_of = (t - m.t0) // DAY_S
         for c in CHAINS:
-            for day in np.unique(((t - m.t0) // DAY_S)[active & (chain == c)]):
-                sel = np.flatnonzero(active & (chain == c) & ((t - m.t0) // DAY_S == day))
+            for day in np.unique(day_of[active & (chain == c)]):
+                sel = np.flatnonzero(active & (chain == c) & (day_of == day))
                 alive = m.alive_on(int(day), c)
                 alive = alive[m.fate[alive] != "established"]
                 if len(alive) == 0:
                     continue
-                for _ in range(30):
+                for i in range(len(tries)):
                     todo = sel[pool[sel] < 0]
                     if len(todo) == 0:
                         break
-                    pick = rng.choice(alive, len(todo))
+                    pick = alive[(tries[i, todo] * len(alive)).astype(np.int64)]
                     ok = (m.open[pick] <= t[todo]) & (m.entry_end[pick] > t[todo] + 120)
                     pool[todo[ok]] = pick[ok]
-        hold = 60 + rng.lognormal(np.log(30 * MIN_S), 0.7, len(who)).astype(np.int64)
         traded = active & (pool >= 0)
         idx = np.flatnonzero(traded)
         t_out = np.minimum(t + hold, m.close[np.maximum(pool, 0)] - 1)
@@ -237,10 +243,8 @@ def plan_martingale(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: Pos
             p_in = price_at(pool[idx], t[idx])
             p_out = price_at(pool[idx], t_out[idx])
             lost = p_out * (1 - 0.006) < p_in
-            chase = lost & (rng.random(len(idx)) < 0.85)
-            stake[idx] = np.where(chase, np.minimum(stake[idx] * rng.uniform(1.6, 2.5, len(idx)), base[idx] * 50),
-                                  base[idx])
-        gap = rng.exponential(90 * MIN_S, len(who)).astype(np.int64) + 60
+            chase = lost & (chase_u[idx] < 0.85)
+            stake[idx] = np.where(chase, np.minimum(stake[idx] * mult[idx], base[idx] * 50), base[idx])
         t = np.where(traded, t_out + gap, t + gap)
         step += 1
     return Events.concat(parts)

@@ -83,10 +83,12 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
             tgt, g = target[idx[m]], qty[idx[m]].astype(np.float64) / PPM
             price = qf / bf
             up, down = tgt > price * (1 + 2 * fee_frac), tgt < price * (1 - 2 * fee_frac)
-            buy_q = np.where(up, g * (np.sqrt(bf * qf * tgt) - qf), 0.0)
-            sell_b = np.where(down, g * (np.sqrt(bf * qf / tgt) - bf), 0.0)
-            amt = np.nan_to_num(np.where(up, buy_q, sell_b)).astype(np.int64)
-            a[m] = amt if dtype != object else amt.astype(object)
+            amt = np.zeros(len(bf))
+            # Size that moves the price a fraction g of the way to the target on x*y=k (the fill is exact).
+            amt[up] = g[up] * (np.sqrt(bf[up] * qf[up] * tgt[up]) - qf[up])
+            amt[down] = g[down] * (np.sqrt(bf[down] * qf[down] / tgt[down]) - bf[down])
+            # EVM raw amounts pass int64 (18 decimals): those become Python ints.
+            a[m] = amt.astype(np.int64) if dtype != object else np.array([int(x) for x in amt], dtype=object)
             side[m] = np.where(up, 0, np.where(down, 1, -1))
         m = k == REMOVE_LIQUIDITY
         if m.any():

@@ -142,11 +142,13 @@ def assign_addresses(cfg: WorldConfig, pools: pd.DataFrame) -> pd.DataFrame:
     pools = pools.copy()
     pool_id = np.empty(len(pools), dtype=object)
     mint = np.empty(len(pools), dtype=object)
-    for c, make in (("solana", solana_pubkeys), ("evm", evm_addresses)):
-        m = (pools.chain == c).to_numpy()
-        rng = stream(cfg.seed, f"pool-addresses-{c}")
-        pool_id[m] = make(rng, int(m.sum()))
-        mint[m] = make(rng, int(m.sum()))
+    makers = {"solana": solana_pubkeys, "evm": evm_addresses}
+    # Keyed by (chain, day): a longer window adds pools without renaming the earlier ones.
+    for (c, day), group in pools.groupby(["chain", "day"]):
+        rng = stream(cfg.seed, f"pool-addresses-{c}", day + 1)
+        idx = group.index.to_numpy()
+        both = makers[c](rng, 2 * len(idx))
+        pool_id[idx], mint[idx] = both[0::2], both[1::2]
     pools.insert(0, "pool_id", pool_id)
     pools.insert(1, "base_mint", mint)
     pools["symbol"] = np.where(pools.established, "EST" + pools.k.astype(str), "T" + pools.index.astype(str))

@@ -28,12 +28,29 @@ def _attention(rng: np.random.Generator, n: int, sd: float) -> np.ndarray:
 def pool_flow(cfg: WorldConfig, pool: pd.Series, pool_idx: int, end_ts: int, retail: np.ndarray,
               retail_p: np.ndarray, linked_insiders: np.ndarray, arbitrageurs: np.ndarray,
               cex_target: np.ndarray | None, ids: PositionIds) -> Events:
-    """Every retail and fate-driven action in one pool over its life (cut at the window's end)."""
-    key = (1, pool.k) if pool.established else (0, pool.day, pool.k)
-    rng = stream(cfg.seed, "flow-" + pool.chain, *key)
+    """Every retail and fate-driven action in one pool over its life, cut at the window's end.
+
+    A new pool's whole life is drawn from its own stream and then cut, and an established pool draws day by
+    day, so a longer window leaves every earlier event as it was."""
+    if pool.established:
+        t0 = end_ts - cfg.days * 86_400
+        ev = Events.concat([
+            _pool_day_or_life(cfg, pool, pool_idx, t0 + d * 86_400, t0 + (d + 1) * 86_400,
+                              stream(cfg.seed, "flow-" + pool.chain, 1, pool.k, d), retail, retail_p,
+                              linked_insiders, arbitrageurs,
+                              None if cex_target is None else cex_target[d * 1440:(d + 1) * 1440], ids)
+            for d in range(cfg.days)
+        ])
+    else:
+        rng = stream(cfg.seed, "flow-" + pool.chain, 0, pool.day, pool.k)
+        ev = _pool_day_or_life(cfg, pool, pool_idx, int(pool.open_ts), int(pool.close_ts), rng, retail,
+                               retail_p, linked_insiders, arbitrageurs, None, ids)
+    return ev.take(np.flatnonzero(ev.ts < end_ts))
+
+
+def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_p, linked_insiders,
+                      arbitrageurs, cex_target, ids) -> Events:
     params = CHAIN_PARAMS[pool.chain]
-    t_open = max(int(pool.open_ts), end_ts - cfg.days * 86_400) if pool.established else int(pool.open_ts)
-    t_close = min(int(pool.close_ts), end_ts)
     n_min = max((t_close - t_open) // MIN_S, 1)
     shift = cfg.regime_shift
     vol = shift.volatility_mult if shift is not None and pool.day >= shift.day else 1.0
@@ -59,7 +76,7 @@ def pool_flow(cfg: WorldConfig, pool: pd.Series, pool_idx: int, end_ts: int, ret
         holding = (t_in < pool.rug_ts) & (t_out > pool.rug_ts)
         panic = holding & (rng.random(n) < 0.5)
         t_out = np.where(panic, pool.rug_ts + rng.integers(30, 600, n), t_out)
-    t_out = np.where(t_out < t_close, t_out, -1)
+    t_out = np.where(t_out < pool.close_ts, t_out, -1)  # still holding when the pool is last seen
     wallet = rng.choice(retail, size=n, p=retail_p)
     parts = [positions(ids, np.full(n, pool_idx), wallet, t_in, t_out, size)]
 
@@ -73,7 +90,7 @@ def pool_flow(cfg: WorldConfig, pool: pd.Series, pool_idx: int, end_ts: int, ret
         t_b = t_open + (span * rng.beta(3.0, 1.0, k)).astype(np.int64)
         t_s = pool.peak_ts + rng.exponential(90 * MIN_S, k).astype(np.int64)
         parts.append(positions(ids, np.full(k, pool_idx), rng.choice(retail, k, p=retail_p), t_b,
-                               np.where(t_s < t_close, t_s, -1), rng.lognormal(np.log(size_m), 0.5, k)))
+                               np.where(t_s < pool.close_ts, t_s, -1), rng.lognormal(np.log(size_m), 0.5, k)))
     elif pool.fate == "climb":
         need = q0 * (np.sqrt(rng.uniform(1.5, 3.0)) - 1)
         k = max(int(need / params["trade"]), 1)

@@ -82,10 +82,10 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
     market = agents.Market(cfg, pools, t0, end_ts)
     planned = Events.concat(parts + [agents.plan_agents(cfg, market, wallets, ids)])
 
-    pre = _run(planned, pools, base0, quote0, ids)
+    pre = _run(planned, pools, base0, quote0, ids, end_ts)
     price_at = _price_lookup(pre, pools, t0)
     chasers = agents.plan_martingale(cfg, market, wallets, ids, price_at)
-    ev, ex = _run(Events.concat([planned, chasers]), pools, base0, quote0, ids)
+    ev, ex = _run(Events.concat([planned, chasers]), pools, base0, quote0, ids, end_ts)
 
     swaps = _swaps_table(cfg, ev, ex, pools, wallets)
     snapshots = _snapshots(cfg, ev, ex, pools, base0, quote0, t0, end_ts)
@@ -137,9 +137,11 @@ def _raw(tokens: np.ndarray, decimals: int, chain: str) -> np.ndarray:
     return np.floor(tokens * 1e9).astype(np.int64).astype(object) * 10 ** (decimals - 9)
 
 
-def _run(ev: Events, pools: pd.DataFrame, base0: dict, quote0: dict, ids: PositionIds) -> tuple[Events, dict]:
+def _run(ev: Events, pools: pd.DataFrame, base0: dict, quote0: dict, ids: PositionIds,
+         end_ts: int) -> tuple[Events, dict]:
     """Sort events by pool and time and execute each chain through its venue's exact AMM."""
     ev = ev.take(np.lexsort((ev.kind, ev.ts, ev.pool)))
+    ev = ev.take(np.flatnonzero(ev.ts < end_ts))
     n = len(ev)
     row_of_pos = np.full(ids.next, -1, np.int64)
     is_buy = ev.pos_id >= 0
@@ -221,13 +223,16 @@ def _swaps_table(cfg: WorldConfig, ev: Events, ex: dict, pools: pd.DataFrame, wa
     a_in, a_out = ex["amount_in"][t], ex["amount_out"][t]
     price = np.where(side == 0, a_in / np.where(a_out > 0, a_out, np.nan), a_out / a_in)
     df = pd.DataFrame({
-        "tx_id": _tx_ids(cfg, "swap", chain), "ts": _to_time(ev.ts[t]), "chain": chain,
+        "ts": _to_time(ev.ts[t]), "chain": chain,
         "pool_id": pools.pool_id.to_numpy()[ev.pool[t]], "wallet": wallets.address.to_numpy()[ev.wallet[t]],
         "side": np.where(side == 0, "buy", "sell"), "amount_in": a_in, "amount_out": a_out,
         "reserve_base_before": ex["base_before"][t], "reserve_quote_before": ex["quote_before"][t],
         "price": price, "fee": ex["fee"][t],
     })
-    return df.sort_values(["ts", "pool_id"], kind="stable").reset_index(drop=True)
+    df = df.sort_values(["ts", "pool_id"], kind="stable").reset_index(drop=True)
+    # Ids are drawn in time order, so a longer window appends ids instead of renaming earlier swaps.
+    df.insert(0, "tx_id", _tx_ids(cfg, "swap", df.chain.to_numpy()))
+    return df
 
 
 def _snapshots(cfg, ev: Events, ex: dict, pools: pd.DataFrame, base0: dict, quote0: dict, t0: int,
@@ -255,13 +260,11 @@ def _snapshots(cfg, ev: Events, ex: dict, pools: pd.DataFrame, base0: dict, quot
     base = np.where(has, ex["base_after"][jj], b_init[pool])
     quote = np.where(has, ex["quote_after"][jj], q_init[pool])
     vol = np.where(ex["side"] == 0, ex["amount_in"], np.where(ex["side"] == 1, ex["amount_out"], 0.0))
-    cum = np.cumsum(vol)
-    before_pool = np.zeros(len(pools))
-    starts = np.searchsorted(ev.pool, np.arange(len(pools)))
-    before_pool = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
+    # Per-pool sums, so a pool's figures never depend on other pools' rounding.
+    cum = pd.Series(vol).groupby(ev.pool).cumsum().to_numpy()
     j24 = _asof(ev, pool, ts - DAY_S, t0)
-    c_now = np.where(has, cum[jj], before_pool[pool])
-    c_then = np.where(j24 >= 0, cum[np.maximum(j24, 0)], before_pool[pool])
+    c_now = np.where(has, cum[jj], 0.0)
+    c_then = np.where(j24 >= 0, cum[np.maximum(j24, 0)], 0.0)
     return pd.DataFrame({
         "pool_id": pools.pool_id.to_numpy()[pool], "chain": pools.chain.to_numpy()[pool], "ts": _to_time(ts),
         "price": quote / base, "base_reserve": base, "quote_reserve": quote, "volume_24h": c_now - c_then,
