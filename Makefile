@@ -1,0 +1,54 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= .data
+export QUANT_DATA_DIR ?= $(abspath $(DATA_DIR))
+export DAGSTER_HOME ?= $(abspath $(DATA_DIR))/dagster_home
+export HF_HUB_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run dev materialize test bench lint chain-fixtures clean-data
+
+setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+# torch first and pinned, so pip takes the CPU wheel on disk instead of several GB of CUDA packages.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: orchestration/instance/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp $< $@
+
+# Test fixtures from npm (real contracts and an EVM node), when the chain tests declare them.
+chain-fixtures:
+	@if [ -f tests/chains/package.json ]; then \
+		cd tests/chains && { [ -d node_modules ] && [ node_modules -nt package.json ] || npm install --no-audit --no-fund --silent; }; \
+	fi
+
+run: setup
+	$(BIN)/python -m orchestration.materialize --missing
+	$(BIN)/dagster dev -w workspace.yaml
+
+dev: setup
+	$(BIN)/dagster dev -w workspace.yaml
+
+materialize: setup
+	$(BIN)/python -m orchestration.materialize
+
+test: setup chain-fixtures
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python -m benchmarks --all --write BENCHMARKS.md
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean-data:
+	rm -rf $(DATA_DIR)

@@ -1,0 +1,83 @@
+"""Runs one benchmark, or all of them (each in its own process, so peak memory is its own) and rewrites
+BENCHMARKS.md with the figures and the commands that reproduce them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import NAMES
+
+
+def run_one(name: str, size: str) -> dict:
+    module = importlib.import_module(f"benchmarks.{name}")
+    if size not in module.SIZES:
+        raise SystemExit(f"benchmark {name!r} has sizes {module.SIZES}, not {size!r}")
+    return {"benchmark": name, "size": size, **module.run(size)}
+
+
+def run_all(out: Path) -> None:
+    lines = [
+        "# Benchmarks", "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+        f"{_cpus()} cores, Python {platform.python_version()}. The machine is noisy: figures are medians "
+        "where a benchmark repeats. Each row's command reproduces it.", "",
+    ]
+    for name in NAMES:
+        module = importlib.import_module(f"benchmarks.{name}")
+        lines += [f"## {name}", "", (module.__doc__ or "").strip(), ""]
+        for size in module.SIZES:
+            cmd = [sys.executable, "-m", "benchmarks", name, "--size", size, "--json"]
+            print(f"running {name} --size {size}", file=sys.stderr, flush=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                lines += [f"`python -m benchmarks {name} --size {size} --json` failed:", "",
+                          "```", proc.stderr.strip()[-2000:], "```", ""]
+                continue
+            figures = json.loads(proc.stdout.strip().splitlines()[-1])
+            lines += [f"`python -m benchmarks {name} --size {size} --json`", "", "| figure | value |", "| --- | --- |"]
+            lines += [f"| {k} | {_fmt(v)} |" for k, v in figures.items() if k not in ("benchmark", "size")]
+            lines.append("")
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks")
+    p.add_argument("name", nargs="?", choices=NAMES)
+    p.add_argument("--size", default="default")
+    p.add_argument("--json", action="store_true", help="print one JSON object of figures")
+    p.add_argument("--all", action="store_true", help="run every benchmark at every size")
+    p.add_argument("--write", type=Path, default=Path("BENCHMARKS.md"))
+    args = p.parse_args()
+    if args.all:
+        run_all(args.write)
+        return
+    if not args.name:
+        p.error("name a benchmark or pass --all")
+    figures = run_one(args.name, args.size)
+    print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
