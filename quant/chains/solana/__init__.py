@@ -1,0 +1,1 @@
+"""Solana / Raydium AMM v4: account layout, logs, transactions, an RPC client and the market source."""
