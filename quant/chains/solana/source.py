@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -134,14 +133,14 @@ class RaydiumSource:
         pools = await self.load_pools(self.pools)
         return swaps_table(await self.swaps(start, end), pools)
 
-    def fetch(self, table: str, start: datetime, end: datetime) -> pd.DataFrame:
-        """The `MarketSource` interface (synchronous: runs the async client on its own loop)."""
+    async def afetch(self, table: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """The `MarketSource` fetch, async. Snapshots exist only for now: RPC state has no history."""
         lo, hi = pd.Timestamp(start).timestamp(), pd.Timestamp(end).timestamp()
         if table == "swaps":
-            return asyncio.run(self.swap_rows(lo, hi))
+            return await self.swap_rows(lo, hi)
         if table == "pool_snapshots":
             now = time.time()
-            return asyncio.run(self.snapshots(now)) if lo <= now < hi else empty(table)
+            return await self.snapshots(now) if lo <= now < hi else empty(table)
         if table in ("transfers", "cex_prices"):
             return empty(table)  # not served by this source: see docs/chain_sources.md
         raise ValueError(f"unknown market table {table!r}")

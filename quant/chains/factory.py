@@ -1,0 +1,41 @@
+"""Builds a chain market source from plain settings (used by the Dagster resource and the live runtime)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from web3 import HTTPProvider, Web3
+
+from quant.chains.evm.rpc import EvmRpc
+from quant.chains.evm.source import UniswapV2Source
+from quant.chains.solana.rpc import SolanaRpc
+from quant.chains.solana.source import RaydiumSource
+
+
+def web3_for(url: str, timeout_s: float = 30.0) -> Web3:
+    """An HTTP(S) provider. Table fetches are request/response; websocket subscriptions (web3's async
+    `WebSocketProvider`) are for the live runtime, not for backfilling partitions."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"the EVM market source needs an http(s) RPC URL, got {url.split('://')[0]}://...")
+    return Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
+
+
+def evm_source(url: str, factory: str, quote_tokens: dict[str, str], usd_pairs: dict[str, str] | None = None,
+               first_block: int = 0, confirmations: int = 12, max_range: int = 2000,
+               rate_per_s: float = 0.0) -> UniswapV2Source:
+    return UniswapV2Source(EvmRpc(web3_for(url), rate_per_s=rate_per_s), factory, quote_tokens,
+                           first_block=first_block, confirmations=confirmations, max_range=max_range,
+                           usd_pairs=usd_pairs or {})
+
+
+class SyncRaydiumSource:
+    """The `MarketSource` fetch for Raydium pools: one event loop and one client per call (steps are sync)."""
+
+    def __init__(self, url: str, pools: list[str], commitment: str = "confirmed", rate_per_s: float = 10.0):
+        self.url, self.pools, self.commitment, self.rate = url, pools, commitment, rate_per_s
+
+    def fetch(self, table: str, start, end):
+        async def go():
+            async with SolanaRpc(self.url, self.commitment, self.rate) as rpc:
+                return await RaydiumSource(rpc, self.pools).afetch(table, start, end)
+        return asyncio.run(go())
