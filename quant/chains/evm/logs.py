@@ -33,7 +33,7 @@ class LogScanner:
             except RangeTooLarge:
                 if step <= self.min_range:
                     raise ChainError(f"eth_getLogs refused a {step}-block range at {lo}: cannot split further")
-                step, ok = max(step // 2, self.min_range), 0
+                step, ok = max((hi - lo + 1) // 2, self.min_range), 0
                 continue
             yield from sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"]))
             lo, ok = hi + 1, ok + 1
