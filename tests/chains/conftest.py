@@ -34,7 +34,7 @@ def start_anvil(timestamp: int):
         if proc.poll() is not None:
             raise RuntimeError(f"anvil exited: {proc.stderr.read().decode()[-500:]}")
         try:
-            w3.eth.block_number
+            _ = w3.eth.block_number
             return proc, url, w3
         except Exception:  # noqa: BLE001 - not listening yet
             time.sleep(0.05)

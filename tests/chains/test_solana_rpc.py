@@ -4,6 +4,7 @@ import asyncio
 import base64
 import time
 
+import base58
 import pandas as pd
 import pytest
 
@@ -15,7 +16,13 @@ from quant.chains.solana.source import WSOL, RaydiumSource
 from quant.schemas import Swap
 from tests.chains.rpc_server import LoopbackRpc, Reply, RpcError
 from tests.chains.solana_data import (
-    MSOL_USDC_TX, SOL_USDC_POOL, account_response, as_rpc_account, sol_usdc_account, tx_response, with_keys,
+    MSOL_USDC_TX,
+    SOL_USDC_POOL,
+    account_response,
+    as_rpc_account,
+    sol_usdc_account,
+    tx_response,
+    with_keys,
 )
 
 AMM = "675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8"
@@ -52,9 +59,7 @@ def handler_for(realdata):
             for key, acct in accounts.items():
                 raw = base64.b64decode(acct["data"][0])
                 if acct["owner"] == AMM and all(
-                        raw[f["memcmp"]["offset"]:f["memcmp"]["offset"] + 32] == bytes.fromhex(
-                            __import__("solders.pubkey", fromlist=["Pubkey"]).Pubkey.from_string(
-                                f["memcmp"]["bytes"]).__bytes__().hex())
+                        raw[f["memcmp"]["offset"]:f["memcmp"]["offset"] + 32] == base58.b58decode(f["memcmp"]["bytes"])
                         for f in cfg["filters"][1:]):
                     out.append({"pubkey": key, "account": acct})
             return out

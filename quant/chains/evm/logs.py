@@ -30,9 +30,9 @@ class LogScanner:
             try:
                 self.ranges.append((lo, hi))
                 logs = self.rpc.call(lambda p=params: self.rpc.w3.eth.get_logs(p), f"eth_getLogs {lo}-{hi}")
-            except RangeTooLarge:
-                if step <= self.min_range:
-                    raise ChainError(f"eth_getLogs refused a {step}-block range at {lo}: cannot split further")
+            except RangeTooLarge as err:
+                if hi - lo + 1 <= self.min_range:
+                    raise ChainError(f"eth_getLogs refused {lo}-{hi}, cannot split further: {err}") from err
                 step, ok = max((hi - lo + 1) // 2, self.min_range), 0
                 continue
             yield from sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"]))

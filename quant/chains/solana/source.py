@@ -10,7 +10,12 @@ import pandas as pd
 
 from quant.chains.errors import BadAccount
 from quant.chains.solana.layout import (
-    AMM_INFO_SIZE, AMM_V4_PROGRAM, OFFSETS, AmmInfo, decode_amm_info, decode_token_account,
+    AMM_INFO_SIZE,
+    AMM_V4_PROGRAM,
+    OFFSETS,
+    AmmInfo,
+    decode_amm_info,
+    decode_token_account,
 )
 from quant.chains.solana.rpc import SolanaRpc
 from quant.chains.solana.transactions import RaydiumSwap, parse_swaps
