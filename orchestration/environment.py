@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 
 from quant.settings import Settings
 from resources import ChainSource, RawStore, Warehouse
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     LOCAL = "LOCAL"
 
 

@@ -129,11 +129,11 @@ def _floor_div_int64(num_a: np.ndarray, num_b: np.ndarray, den: np.ndarray) -> n
     A float64 estimate is within a few units of the truth; the remainder a*b - q*den is computed in
     wrapping uint64 arithmetic (exact modulo 2**64, and small), then q is corrected until 0 <= r < den.
     """
-    q = np.floor(num_a.astype(np.float64) * (num_b.astype(np.float64) / den.astype(np.float64))).astype(np.int64)
-    au, bu, du = num_a.astype(np.uint64), num_b.astype(np.uint64), den.astype(np.uint64)
+    q = np.floor(num_a * (num_b / den)).astype(np.int64)
+    au, bu, du = num_a.view(np.uint64), num_b.view(np.uint64), den.view(np.uint64)
     with np.errstate(over="ignore"):
         for _ in range(4):
-            r = (au * bu - q.astype(np.uint64) * du).view(np.int64)
+            r = (au * bu - q.view(np.uint64) * du).view(np.int64)
             low, high = r < 0, r >= den
             if not (low.any() or high.any()):
                 return q
@@ -159,8 +159,12 @@ def raydium_v4_amount_out_vec(a: np.ndarray, r_in: np.ndarray, r_out: np.ndarray
         fee = -(-a * RAYDIUM_FEE_NUM // RAYDIUM_FEE_DEN)
         net = a - fee
         return r_out * net // (r_in + net)
-    fee = -((-a * RAYDIUM_FEE_NUM) // RAYDIUM_FEE_DEN)
-    net = a - fee
+    return raydium_v4_amount_out_int64(a, r_in, r_out)
+
+
+def raydium_v4_amount_out_int64(a: np.ndarray, r_in: np.ndarray, r_out: np.ndarray) -> np.ndarray:
+    """`raydium_v4_amount_out_vec` without the range check, for callers that keep values below 2**53."""
+    net = a + (-a * RAYDIUM_FEE_NUM) // RAYDIUM_FEE_DEN  # a - ceil(a * 25 / 10000)
     return _floor_div_int64(r_out, net, r_in + net)
 
 

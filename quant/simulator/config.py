@@ -69,7 +69,7 @@ def default_world(seed: int = 7) -> WorldConfig:
 def large_world(seed: int = 7) -> WorldConfig:
     """The benchmark world: 10k pools, 1M wallets over 10 days."""
     return WorldConfig(seed=seed, days=10, pools_per_day=1000, n_wallets=1_000_000, n_established=10,
-                       retail_entries_per_min=6.0)
+                       retail_entries_per_min=1.6)
 
 
 PRESETS = {"small": small_world, "default": default_world, "large": large_world}

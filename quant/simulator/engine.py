@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant.amm import FeeModel, amount_out_vec, fee_vec
+from quant.amm import RAYDIUM_V4, FeeModel, amount_out_vec, fee_vec, raydium_v4_amount_out_int64
 
 BUY, SELL_REF, SELL_BASE, REMOVE_LIQUIDITY, ARBITRAGE = 0, 1, 2, 3, 4
 PPM = 1_000_000
@@ -47,8 +47,9 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
     """
     n = len(pool)
     dtype = base0.dtype
+    python_ints = dtype == np.dtype(object)
     rb, rq = base0.copy(), quote0.copy()
-    zeros = np.zeros(n, dtype=dtype) if dtype != object else np.array([0] * n, dtype=object)
+    zeros = np.array([0] * n, dtype=object) if python_ints else np.zeros(n, dtype=dtype)
     out = Executed(np.full(n, -1, np.int8), zeros.copy(), zeros.copy(), zeros.copy(),
                    zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy())
     if n == 0:
@@ -58,6 +59,9 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
     order = np.argsort(rank, kind="stable")
     bounds = np.r_[0, np.cumsum(np.bincount(rank))]
     fee_frac = venue.fee_fraction
+    exact_int64 = dtype == np.int64 and venue is RAYDIUM_V4
+    if exact_int64 and max(base0.max(), quote0.max(), qty.max(initial=0)) >= 2**50:
+        raise OverflowError("int64 simulation needs reserves and amounts below 2**50 (exact AMM range 2**53)")
     for r in range(len(bounds) - 1):
         idx = order[bounds[r]:bounds[r + 1]]
         p = pool[idx]
@@ -65,20 +69,21 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
         out.base_before[idx], out.quote_before[idx] = b, q
         a = zeros[: len(idx)].copy()
         side = np.full(len(idx), -1, np.int8)
+        present = np.bincount(k, minlength=5)
 
-        m = k == BUY
-        if m.any():
+        if present[BUY]:
+            m = k == BUY
             a[m], side[m] = qty[idx[m]], 0
-        m = k == SELL_BASE
-        if m.any():
+        if present[SELL_BASE]:
+            m = k == SELL_BASE
             a[m], side[m] = qty[idx[m]], 1
-        m = k == SELL_REF
-        if m.any():
+        if present[SELL_REF]:
+            m = k == SELL_REF
             bought = out.amount_out[ref[idx[m]]]
             a[m] = _ppm_of(bought, qty[idx[m]])
             side[m] = 1
-        m = k == ARBITRAGE
-        if m.any():
+        if present[ARBITRAGE]:
+            m = k == ARBITRAGE
             bf, qf = b[m].astype(np.float64), q[m].astype(np.float64)
             tgt, g = target[idx[m]], qty[idx[m]].astype(np.float64) / PPM
             price = qf / bf
@@ -88,24 +93,26 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
             amt[up] = g[up] * (np.sqrt(bf[up] * qf[up] * tgt[up]) - qf[up])
             amt[down] = g[down] * (np.sqrt(bf[down] * qf[down] / tgt[down]) - bf[down])
             # EVM raw amounts pass int64 (18 decimals): those become Python ints.
-            a[m] = amt.astype(np.int64) if dtype != object else np.array([int(x) for x in amt], dtype=object)
+            a[m] = np.array([int(x) for x in amt], dtype=object) if python_ints else amt.astype(np.int64)
             side[m] = np.where(up, 0, np.where(down, 1, -1))
-        m = k == REMOVE_LIQUIDITY
-        if m.any():
+        if present[REMOVE_LIQUIDITY]:
+            m = k == REMOVE_LIQUIDITY
             frac = qty[idx[m]]
             new_b = np.maximum(b[m] - _ppm_of(b[m], frac), 1)
             new_q = np.maximum(q[m] - _ppm_of(q[m], frac), 1)
             b[m], q[m] = new_b, new_q
 
         trade = (side >= 0) & (a > 0)
-        side[~trade & (k != REMOVE_LIQUIDITY)] = -1
+        side[~trade] = -1
         if trade.any():
             buys, sells = trade & (side == 0), trade & (side == 1)
             r_in = np.where(buys, q, b)
             r_out = np.where(buys, b, q)
             got = zeros[: len(idx)].copy()
-            got[trade] = amount_out_vec(venue, a[trade], r_in[trade], r_out[trade])
-            out.fee[idx[trade]] = fee_vec(venue, a[trade])
+            t_a, t_in, t_out = a[trade], r_in[trade], r_out[trade]
+            got[trade] = (raydium_v4_amount_out_int64(t_a, t_in, t_out) if exact_int64
+                          else amount_out_vec(venue, t_a, t_in, t_out))
+            out.fee[idx[trade]] = fee_vec(venue, t_a)
             out.amount_in[idx], out.amount_out[idx] = a, got
             b = np.where(buys, b - got, np.where(sells, b + a, b))
             q = np.where(buys, q + a, np.where(sells, q - got, q))

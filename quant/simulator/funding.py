@@ -47,7 +47,7 @@ def build_transfers(cfg: WorldConfig, wallets: pd.DataFrame, first_seen: np.ndar
     # Circular funding inside each wash ring: A->B->C->...->A, each hop soon after the last.
     for _r, members in wallets[wallets.ring_id >= 0].groupby("ring_id").groups.items():
         members = np.asarray(members)
-        start = int(rng.integers(t0, end_ts - 86_400))
+        start = int(rng.integers(t0, max(end_ts - 86_400, t0 + 3600)))
         hops = start + np.cumsum(rng.integers(60, 1800, len(members)))
         amount = trade[members[0]] * rng.uniform(5, 15) * (1 - 0.01 * np.arange(len(members)))
         rows.append(pd.DataFrame({"from_idx": members, "to_idx": np.roll(members, -1), "ts": hops,

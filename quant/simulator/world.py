@@ -14,7 +14,7 @@ from quant.simulator import agents, entities, flows
 from quant.simulator.addresses import evm_tx_hashes, solana_signatures
 from quant.simulator.cex import build_cex_prices
 from quant.simulator.config import WorldConfig
-from quant.simulator.engine import ARBITRAGE, BUY, PPM, REMOVE_LIQUIDITY, SELL_BASE, Executed, execute
+from quant.simulator.engine import BUY, PPM, REMOVE_LIQUIDITY, SELL_BASE, Executed, execute
 from quant.simulator.entities import CHAIN_PARAMS, CHAINS, DAY_S
 from quant.simulator.events import Events, PositionIds
 from quant.simulator.funding import build_transfers
@@ -82,7 +82,10 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
     market = agents.Market(cfg, pools, t0, end_ts)
     planned = Events.concat(parts + [agents.plan_agents(cfg, market, wallets, ids)])
 
-    pre = _run(planned, pools, base0, quote0, ids, end_ts)
+    # Chasers judge their losses on new pools only, so the price pass before planning them skips the
+    # long-lived established pools (the busiest, and the slowest to execute).
+    new_pools = ~pools.established.to_numpy()[planned.pool]
+    pre = _run(planned.take(np.flatnonzero(new_pools)), pools, base0, quote0, ids, end_ts)
     price_at = _price_lookup(pre, pools, t0)
     chasers = agents.plan_martingale(cfg, market, wallets, ids, price_at)
     ev, ex = _run(Events.concat([planned, chasers]), pools, base0, quote0, ids, end_ts)
