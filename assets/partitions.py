@@ -7,7 +7,10 @@ import pandas as pd
 
 from quant.settings import Settings
 
-WORLD = Settings.from_env().world_config()
-WORLD_END = (pd.Timestamp(WORLD.start) + pd.Timedelta(days=WORLD.days)).strftime("%Y-%m-%d")
+SETTINGS = Settings.from_env()
+WORLD = SETTINGS.world_config()
+# The simulated world is a fixed window; a real chain goes on, so its partitions run up to today.
+WORLD_END = ((pd.Timestamp(WORLD.start) + pd.Timedelta(days=WORLD.days)).strftime("%Y-%m-%d")
+             if SETTINGS.source == "simulated" else None)
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=WORLD.start, end_date=WORLD_END)
