@@ -8,6 +8,7 @@ a first digit of 1..4, decoding to 64 bytes. EVM: EIP-55 checksummed 20-byte add
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from eth_utils import to_checksum_address
 
 B58_ALPHABET = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -15,12 +16,21 @@ _B58 = np.frombuffer(B58_ALPHABET, dtype=np.uint8)
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
-def _base58_strings(rng: np.random.Generator, n: int, length: int, first_lo: int, first_hi: int) -> np.ndarray:
+def _as_strings(chars: np.ndarray, as_arrow: bool):
+    """Rows of ASCII bytes as Python strings, or as an Arrow string array (compact for millions of ids)."""
+    n, width = chars.shape
+    if as_arrow:
+        fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(chars.tobytes())])
+        return fixed.cast(pa.binary()).cast(pa.string())
+    return chars.view(f"S{width}").ravel().astype(str).astype(object)
+
+
+def _base58_strings(rng: np.random.Generator, n: int, length: int, first_lo: int, first_hi: int,
+                    as_arrow: bool = False):
     # One draw for the whole matrix keeps the stream prefix-stable: n rows are the first rows of n + k.
     digits = rng.integers(0, 58, size=(n, length), dtype=np.uint8)
     digits[:, 0] = first_lo + digits[:, 0] % (first_hi - first_lo + 1)
-    chars = _B58[digits]
-    return chars.view(f"S{length}").ravel().astype(str).astype(object)
+    return _as_strings(_B58[digits], as_arrow)
 
 
 def solana_pubkeys(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -28,15 +38,15 @@ def solana_pubkeys(rng: np.random.Generator, n: int) -> np.ndarray:
     return _base58_strings(rng, n, 44, 1, 15)
 
 
-def solana_signatures(rng: np.random.Generator, n: int) -> np.ndarray:
+def solana_signatures(rng: np.random.Generator, n: int, as_arrow: bool = False):
     """`n` base58 transaction signatures (64 bytes each)."""
-    return _base58_strings(rng, n, 88, 1, 4)
+    return _base58_strings(rng, n, 88, 1, 4, as_arrow)
 
 
-def _hex_strings(rng: np.random.Generator, n: int, nbytes: int) -> np.ndarray:
+def _hex_strings(rng: np.random.Generator, n: int, nbytes: int, as_arrow: bool = False):
     nibbles = rng.integers(0, 16, size=(n, 2 * nbytes), dtype=np.uint8)
-    body = _HEX[nibbles].view(f"S{2 * nbytes}").ravel().astype(str)
-    return np.char.add("0x", body).astype(object)
+    chars = np.concatenate([np.broadcast_to(np.frombuffer(b"0x", np.uint8), (n, 2)), _HEX[nibbles]], axis=1)
+    return _as_strings(chars, as_arrow)
 
 
 def evm_addresses(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -44,6 +54,6 @@ def evm_addresses(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.array([to_checksum_address(a) for a in _hex_strings(rng, n, 20)], dtype=object)
 
 
-def evm_tx_hashes(rng: np.random.Generator, n: int) -> np.ndarray:
+def evm_tx_hashes(rng: np.random.Generator, n: int, as_arrow: bool = False):
     """`n` 32-byte transaction hashes."""
-    return _hex_strings(rng, n, 32)
+    return _hex_strings(rng, n, 32, as_arrow)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from tqdm import tqdm
 
 from quant.amm import RAYDIUM_V4, UNISWAP_V2
@@ -88,7 +89,7 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
     pre = _run(planned.take(np.flatnonzero(new_pools)), pools, base0, quote0, ids, end_ts)
     price_at = _price_lookup(pre, pools, t0)
     chasers = agents.plan_martingale(cfg, market, wallets, ids, price_at)
-    ev, ex = _run(Events.concat([planned, chasers]), pools, base0, quote0, ids, end_ts)
+    ev, ex = _run(Events.concat([planned, chasers]), pools, base0, quote0, ids, end_ts, keep_raw)
 
     swaps = _swaps_table(cfg, ev, ex, pools, wallets)
     snapshots = _snapshots(cfg, ev, ex, pools, base0, quote0, t0, end_ts)
@@ -140,9 +141,15 @@ def _raw(tokens: np.ndarray, decimals: int, chain: str) -> np.ndarray:
     return np.floor(tokens * 1e9).astype(np.int64).astype(object) * 10 ** (decimals - 9)
 
 
-def _run(ev: Events, pools: pd.DataFrame, base0: dict, quote0: dict, ids: PositionIds,
-         end_ts: int) -> tuple[Events, dict]:
-    """Sort events by pool and time and execute each chain through its venue's exact AMM."""
+CHUNK_EVENTS = 4_000_000  # pools are executed in groups of about this many events, to bound memory
+
+
+def _run(ev: Events, pools: pd.DataFrame, base0: dict, quote0: dict, ids: PositionIds, end_ts: int,
+         keep_raw: bool = False) -> tuple[Events, dict]:
+    """Sort events by pool and time and execute each chain through its venue's exact AMM.
+
+    Pools are independent once their events are planned, so they run in chunks: the raw integer arrays
+    (Python ints on EVM) of one chunk at a time. `keep_raw` keeps them, in one chunk, for tests."""
     ev = ev.take(np.lexsort((ev.kind, ev.ts, ev.pool)))
     ev = ev.take(np.flatnonzero(ev.ts < end_ts))
     n = len(ev)
@@ -150,40 +157,54 @@ def _run(ev: Events, pools: pd.DataFrame, base0: dict, quote0: dict, ids: Positi
     is_buy = ev.pos_id >= 0
     row_of_pos[ev.pos_id[is_buy]] = np.flatnonzero(is_buy)
     ref_row = np.where(ev.ref >= 0, row_of_pos[np.maximum(ev.ref, 0)], -1)
+    del row_of_pos, is_buy
     chain_of_pool = pools.chain.to_numpy()
     cols = {k: np.zeros(n) for k in ("amount_in", "amount_out", "fee", "base_before", "quote_before",
                                       "base_after", "quote_after")}
     cols["side"] = np.full(n, -1, np.int8)
-    qd = pools.quote_decimals.to_numpy()[ev.pool]
-    bd = pools.base_decimals.to_numpy()[ev.pool]
-    for c in CHAINS:
-        idx = np.flatnonzero(chain_of_pool[ev.pool] == c)
-        if len(idx) == 0:
-            continue
-        sub = ev.take(idx)
-        inv = np.full(n, -1, np.int64)
-        inv[idx] = np.arange(len(idx))
-        ref = np.where(ref_row[idx] >= 0, inv[np.maximum(ref_row[idx], 0)], -1)
-        p = CHAIN_PARAMS[c]
-        frac = np.round(sub.amount * PPM).astype(np.int64)
-        qty = np.where(sub.kind == BUY, 0, np.where(sub.kind == SELL_BASE, 0, frac))
-        qty = qty if c == "solana" else qty.astype(object)
-        buy, dump = sub.kind == BUY, sub.kind == SELL_BASE
-        qty[buy] = _raw(sub.amount[buy], p["quote_decimals"], c)
-        qty[dump] = _raw(sub.amount[dump], p["base_decimals"], c)
-        out: Executed = execute(sub.pool, sub.kind, qty, ref, sub.target, base0[c], quote0[c], VENUES[c])
-        in_dec = np.where(out.side == 0, qd[idx], bd[idx])
-        out_dec = np.where(out.side == 0, bd[idx], qd[idx])
-        cols["side"][idx] = out.side
-        cols["amount_in"][idx] = out.amount_in.astype(np.float64) / 10.0**in_dec
-        cols["amount_out"][idx] = out.amount_out.astype(np.float64) / 10.0**out_dec
-        cols["fee"][idx] = out.fee.astype(np.float64) / 10.0**in_dec
-        for k in ("base_before", "base_after"):
-            cols[k][idx] = getattr(out, k).astype(np.float64) / 10.0 ** bd[idx]
-        for k in ("quote_before", "quote_after"):
-            cols[k][idx] = getattr(out, k).astype(np.float64) / 10.0 ** qd[idx]
-        cols.setdefault("raw", {})[c] = (idx, out)
+    qd_pool, bd_pool = pools.quote_decimals.to_numpy(), pools.base_decimals.to_numpy()
+    pool_start = np.searchsorted(ev.pool, np.arange(len(pools) + 1))
+    limit = n + 1 if keep_raw else CHUNK_EVENTS
+    chunks, lo = [], 0
+    for hi in range(1, len(pools) + 1):
+        if pool_start[hi] - pool_start[lo] >= limit or hi == len(pools):
+            chunks.append((pool_start[lo], pool_start[hi]))
+            lo = hi
+    for s, e in chunks:
+        for c in CHAINS:
+            idx = s + np.flatnonzero(chain_of_pool[ev.pool[s:e]] == c)
+            if len(idx) == 0:
+                continue
+            local = np.full(e - s, -1, np.int64)
+            local[idx - s] = np.arange(len(idx))
+            ref = np.where(ref_row[idx] >= 0, local[np.maximum(ref_row[idx] - s, 0)], -1)
+            out = _execute_chain(ev.take(idx), ref, c, base0[c], quote0[c])
+            qd, bd = qd_pool[ev.pool[idx]], bd_pool[ev.pool[idx]]
+            in_dec = np.where(out.side == 0, qd, bd)
+            out_dec = np.where(out.side == 0, bd, qd)
+            cols["side"][idx] = out.side
+            cols["amount_in"][idx] = out.amount_in.astype(np.float64) / 10.0**in_dec
+            cols["amount_out"][idx] = out.amount_out.astype(np.float64) / 10.0**out_dec
+            cols["fee"][idx] = out.fee.astype(np.float64) / 10.0**in_dec
+            for k in ("base_before", "base_after"):
+                cols[k][idx] = getattr(out, k).astype(np.float64) / 10.0**bd
+            for k in ("quote_before", "quote_after"):
+                cols[k][idx] = getattr(out, k).astype(np.float64) / 10.0**qd
+            if keep_raw:
+                cols.setdefault("raw", {})[c] = (idx, out)
     return ev, cols
+
+
+def _execute_chain(sub: Events, ref: np.ndarray, chain: str, base0: np.ndarray, quote0: np.ndarray) -> Executed:
+    """Raw integer quantities for one chain's events, then the exact AMM."""
+    p = CHAIN_PARAMS[chain]
+    qty = np.round(sub.amount * PPM).astype(np.int64)  # fractions, in ppm
+    if chain != "solana":
+        qty = qty.astype(object)
+    buy, dump = sub.kind == BUY, sub.kind == SELL_BASE
+    qty[buy] = _raw(sub.amount[buy], p["quote_decimals"], chain)
+    qty[dump] = _raw(sub.amount[dump], p["base_decimals"], chain)
+    return execute(sub.pool, sub.kind, qty, ref, sub.target, base0, quote0, VENUES[chain])
 
 
 def _asof(ev: Events, pool: np.ndarray, ts: np.ndarray, t0: int) -> np.ndarray:
@@ -211,12 +232,16 @@ def _to_time(ts: np.ndarray) -> np.ndarray:
     return pd.to_datetime(np.asarray(ts, np.int64), unit="s", utc=True).as_unit("us").tz_localize(None).to_numpy()
 
 
-def _tx_ids(cfg: WorldConfig, what: str, chain: np.ndarray) -> np.ndarray:
-    out = np.empty(len(chain), dtype=object)
+def _tx_ids(cfg: WorldConfig, what: str, chain: np.ndarray) -> pd.Series:
+    """Transaction ids as Arrow strings: tens of millions of Python strings would not fit in memory."""
+    parts, rows = [], []
     for c, make in (("solana", solana_signatures), ("evm", evm_tx_hashes)):
-        m = chain == c
-        out[m] = make(stream(cfg.seed, f"tx-{what}-{c}"), int(m.sum()))
-    return out
+        where = np.flatnonzero(chain == c)
+        parts.append(make(stream(cfg.seed, f"tx-{what}-{c}"), len(where), as_arrow=True))
+        rows.append(where)
+    order = np.argsort(np.concatenate(rows), kind="stable")
+    ids = pa.concat_arrays(parts).take(pa.array(order))
+    return pd.Series(pd.arrays.ArrowExtensionArray(ids))
 
 
 def _swaps_table(cfg: WorldConfig, ev: Events, ex: dict, pools: pd.DataFrame, wallets: pd.DataFrame) -> pd.DataFrame:
