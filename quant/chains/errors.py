@@ -25,3 +25,11 @@ class BadAccount(ChainError):
 
 class RetriesExhausted(ChainError):
     """Every attempt failed with a retryable error; the last one is the cause."""
+
+
+class ExecutionRefused(ChainError):
+    """An execution adapter would not sign or send: live mode off, no key, a cap exceeded, a bad quote."""
+
+
+class SimulationFailed(ExecutionRefused):
+    """The dry run (eth_estimateGas, eth_callBundle, simulateTransaction) failed, so nothing was sent."""

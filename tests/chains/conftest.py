@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from web3 import HTTPProvider, Web3
 
-ANVIL = Path(__file__).parent / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+FOUNDRY = Path(__file__).parent / "node_modules" / "@foundry-rs"
+# npm installs only the binary package of this platform (the optionalDependencies of @foundry-rs/anvil).
+ARCH = {"x86_64": "amd64", "amd64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
+OS = {"linux": "linux", "darwin": "darwin", "win32": "win32"}
 DAY_2026_01_02 = 1767312000  # a partition of the default world (2026-01-01 + 8 days)
 
 
@@ -20,11 +26,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def anvil_binary() -> Path:
+    """The anvil binary: $ANVIL_BIN if set, else the npm package of this OS and CPU in node_modules."""
+    if os.environ.get("ANVIL_BIN"):
+        path = Path(os.environ["ANVIL_BIN"])
+        if not path.is_file():
+            pytest.fail(f"ANVIL_BIN={path} is not a file")
+        return path
+    os_name, arch = OS.get(sys.platform), ARCH.get(platform.machine().lower())
+    if os_name is None or arch is None:
+        pytest.fail(f"no anvil npm package for {sys.platform}/{platform.machine()}: set ANVIL_BIN to a binary")
+    exe = "anvil.exe" if os_name == "win32" else "anvil"
+    path = FOUNDRY / f"anvil-{os_name}-{arch}" / "bin" / exe
+    if not path.is_file():
+        pytest.fail(f"anvil missing at {path}: run `make chain-fixtures` (npm install in tests/chains), "
+                    "or set ANVIL_BIN")
+    return path
+
+
 def start_anvil(timestamp: int):
-    if not ANVIL.exists():
-        pytest.fail(f"anvil missing at {ANVIL}: run `make chain-fixtures` (npm install in tests/chains)")
+    binary = anvil_binary()
     port = free_port()
-    proc = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--timestamp", str(timestamp),
+    proc = subprocess.Popen([str(binary), "--host", "127.0.0.1", "--port", str(port), "--timestamp", str(timestamp),
                              "--chain-id", "31337", "--silent"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"

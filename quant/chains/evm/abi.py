@@ -44,3 +44,24 @@ ROUTER = [
                 {"name": "deadline", "type": "uint256"}],
      "outputs": [{"name": "amounts", "type": "uint256[]"}]},
 ]
+ROUTER += [
+    {"name": "factory", "type": "function", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "address"}]},
+    {"name": "WETH", "type": "function", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "address"}]},
+]
+FACTORY = [
+    {"name": "getPair", "type": "function", "stateMutability": "view",
+     "inputs": [{"name": "", "type": "address"}, {"name": "", "type": "address"}],
+     "outputs": [{"name": "", "type": "address"}]},
+]
+ERC20 += [
+    {"name": "balanceOf", "type": "function", "stateMutability": "view",
+     "inputs": [{"name": "owner", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"name": "allowance", "type": "function", "stateMutability": "view",
+     "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"name": "approve", "type": "function", "stateMutability": "nonpayable",
+     "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}]},
+]

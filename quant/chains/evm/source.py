@@ -166,9 +166,10 @@ class UniswapV2Source:
                        if self.registry.pairs[p].created_block <= b0 - 1}
         return events, start_state, b0
 
-    def snapshots(self, lo: float, hi: float) -> pd.DataFrame:
-        """Each tracked pair every `cadence_s` while it holds liquidity: reserves as of that moment (the last
-        Sync at or before it) and the quote volume of the 24 hours up to it."""
+    def snapshots(self, lo: float, hi: float, cadence_s: int | None = None) -> pd.DataFrame:
+        """Each tracked pair every `cadence_s` (default: the source's) while it holds liquidity: reserves as of
+        that moment (the last Sync at or before it) and the quote volume of the 24 hours up to it."""
+        step = cadence_s or self.cadence_s
         head = self.safe_head()
         hi = min(hi, self.block_time(head) + 1)  # no snapshot of a moment the safe head has not reached
         pairs = self.tracked(head)
@@ -177,7 +178,7 @@ class UniswapV2Source:
         events, state, b0 = self._reserve_paths(lo, hi, sorted(pairs))
         swaps = self._swap_rows(events, pairs) if events else empty("swaps")
         rows = []
-        grid = np.arange(-(-int(lo) // self.cadence_s) * self.cadence_s, hi, self.cadence_s)
+        grid = np.arange(-(-int(lo) // step) * step, hi, step)
         for addr, p in pairs.items():
             base0, quote = self.orientation(p)
             bd = self.registry.token(p.token0 if base0 else p.token1)[0]
@@ -213,12 +214,8 @@ class UniswapV2Source:
         return snaps
 
     def snapshots_for(self, lo: float, hi: float, addrs: dict[str, str]) -> pd.DataFrame:
-        saved = self.cadence_s
-        self.cadence_s = 60
-        try:
-            snaps = self.snapshots(lo, hi)
-        finally:
-            self.cadence_s = saved
+        """Per-minute prices of `addrs` (pair -> symbol), whatever the snapshot cadence (cex_prices are 1 min)."""
+        snaps = self.snapshots(lo, hi, cadence_s=60)
         snaps = snaps[snaps.pool_id.isin(list(addrs))]
         if snaps.empty:
             return empty("cex_prices")
