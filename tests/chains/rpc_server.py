@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,11 +29,14 @@ class RpcError(Exception):
 
 
 Handler = Callable[[str, list, dict], object]  # (method, params, headers) -> result | Reply; raise RpcError
+Auth = Callable[[dict, bytes], "Reply | None"]  # (headers, raw body) -> a refusal, or None to go on
+Get = Callable[[str, dict, dict], object]  # (path, query, headers) -> JSON-able | Reply, for plain HTTP GETs
 
 
 class LoopbackRpc:
-    def __init__(self, handler: Handler, max_s: float = 120.0):
-        self.handler, self.calls, self.bodies = handler, [], []
+    def __init__(self, handler: Handler | None = None, max_s: float = 120.0, auth: Auth | None = None,
+                 get: Get | None = None):
+        self.handler, self.calls, self.bodies, self.auth, self.get = handler, [], [], auth, get
         outer = self
 
         class _H(BaseHTTPRequestHandler):
@@ -42,6 +46,9 @@ class LoopbackRpc:
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.bodies.append((dict(self.headers), raw))
+                refusal = outer.auth(dict(self.headers), raw) if outer.auth else None
+                if refusal is not None:
+                    return self._send(refusal.status, refusal.body, refusal.headers)
                 body = json.loads(raw)
                 many = isinstance(body, list)
                 answers = []
@@ -61,6 +68,16 @@ class LoopbackRpc:
                     answers.append({"jsonrpc": "2.0", "id": req.get("id"), "result": res})
                 payload = json.dumps(answers if many else answers[0]).encode()
                 self._send(200, payload, {"Content-Type": "application/json"})
+
+            def do_GET(self):
+                url = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query))
+                outer.calls.append(f"GET {url.path}")
+                res = outer.get(url.path, query, dict(self.headers)) if outer.get else Reply(404, b"no GET here")
+                if isinstance(res, Reply):
+                    time.sleep(res.delay_s)
+                    return self._send(res.status, res.body, res.headers)
+                self._send(200, json.dumps(res).encode(), {"Content-Type": "application/json"})
 
             def _send(self, status, payload, headers):
                 try:
