@@ -1,0 +1,8 @@
+"""Pool features: one definition (`definitions`), a vectorised batch execution (`batch`) and an incremental
+per-pool execution for the live runtime (`online`), plus the contract of the feature table (`schema`)."""
+
+from quant.features.batch import batch_features, feature_inputs
+from quant.features.definitions import FEATURES, WINDOW
+from quant.features.online import OnlineFeatures, PoolFeatureState, replay
+
+__all__ = ["FEATURES", "WINDOW", "OnlineFeatures", "PoolFeatureState", "batch_features", "feature_inputs", "replay"]

@@ -1,0 +1,61 @@
+"""Forward-looking labels of each pool snapshot, over a horizon counted in snapshots.
+
+`will_moon`: the best price within the horizon is at least +15% above now. `will_rug`: the worst is at
+least 50% below now, or a reserve drain (a one-step quote-reserve fall of 30% or more) happens within it.
+`regime` names the path: rug_dump, moon_mission, steady_climb (ends at least +5% up) or sideways_chop.
+A snapshot with fewer than `horizon` snapshots after it in the data gets null labels, never labels computed
+on a shortened horizon; the label assets read the next day's head so that only the true end stays null.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import polars as pl
+
+from quant.features.definitions import DRAIN_THRESHOLD
+
+LABELS = ("will_moon", "will_rug", "regime")
+REGIMES = ("moon_mission", "steady_climb", "sideways_chop", "rug_dump")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    horizon: int = 10  # snapshots ahead (10 minutes at the simulator's one-minute cadence)
+    moon_return: float = 0.15
+    rug_return: float = -0.5
+    drain: float = DRAIN_THRESHOLD
+    climb_return: float = 0.05
+
+
+def build_labels(snapshots: pd.DataFrame | pl.DataFrame, cfg: LabelConfig = LabelConfig()) -> pl.DataFrame:
+    """pool_id, ts, will_moon, will_rug (1.0 / 0.0 / null), regime, and the forward returns behind them."""
+    df = snapshots if isinstance(snapshots, pl.DataFrame) else pl.from_pandas(snapshots)
+    df = df.select("pool_id", "ts", "price", "quote_reserve").sort("pool_id", "ts")
+    pool = pl.col("pool_id")
+    # Snapshots after this one in the same pool: the rows must be sorted by pool, then time.
+    remaining = (pl.int_range(pl.len(), dtype=pl.Int64).reverse()).over("pool_id").alias("_remaining")
+    step_drop = (pl.col("quote_reserve") / pl.col("quote_reserve").shift(1) - 1).alias("_step")
+    df = df.with_columns(remaining, pl.when(pool == pool.shift(1)).then(step_drop).alias("_step"))
+    h = cfg.horizon
+    ahead = [pl.col("price").shift(-j) / pl.col("price") - 1 for j in range(1, h + 1)]
+    drains = [(pl.col("_step").shift(-j) < cfg.drain) for j in range(1, h + 1)]
+    full = pl.col("_remaining") >= h
+    out = df.with_columns(
+        pl.when(full).then(pl.max_horizontal(ahead)).alias("fwd_max_return"),
+        pl.when(full).then(pl.min_horizontal(ahead)).alias("fwd_min_return"),
+        pl.when(full).then(pl.col("price").shift(-h) / pl.col("price") - 1).alias("fwd_return"),
+        pl.when(full).then(pl.any_horizontal(drains)).alias("_drained"),
+    )
+    moon = pl.col("fwd_max_return") >= cfg.moon_return
+    rug = (pl.col("fwd_min_return") <= cfg.rug_return) | pl.col("_drained")
+    regime = (pl.when(rug).then(pl.lit("rug_dump")).when(moon).then(pl.lit("moon_mission"))
+              .when(pl.col("fwd_return") >= cfg.climb_return).then(pl.lit("steady_climb"))
+              .otherwise(pl.lit("sideways_chop")))
+    return out.select(
+        "pool_id", "ts",
+        moon.cast(pl.Float64).alias("will_moon"), rug.cast(pl.Float64).alias("will_rug"),
+        pl.when(full).then(regime).alias("regime"),
+        "fwd_max_return", "fwd_min_return", "fwd_return",
+    )
