@@ -1,0 +1,68 @@
+"""Champion/challenger: score both on the same held-out rows and promote the challenger only when it wins
+by the configured margin (or when there is no champion). The decision says why, in numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from quant.evaluation.metrics import roc_auc
+from quant.models.specs import ModelSpec
+from quant.models.train import predict
+from quant.registry import LoadedModel, Registry, RegistryError
+
+
+@dataclass(frozen=True)
+class Decision:
+    model: str
+    challenger: str
+    champion: str | None
+    promote: bool
+    reason: str
+    metric: str
+    challenger_score: float
+    champion_score: float | None
+
+    def as_metadata(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def score(spec: ModelSpec, loaded: LoadedModel, holdout: pd.DataFrame) -> tuple[str, float]:
+    """The promotion metric, oriented so higher is better: ROC-AUC, or minus the slippage MAE."""
+    pred = predict(loaded.booster, holdout, loaded.features)
+    if spec.is_classifier:
+        return "roc_auc", roc_auc(holdout[spec.target], pred)
+    realised = holdout.cp_estimate + pred
+    return "neg_mae", -float(np.mean(np.abs(realised - holdout.realised_slippage)))
+
+
+def decide(registry: Registry, spec: ModelSpec, challenger: str, holdout: pd.DataFrame, margin: float) -> Decision:
+    chal = registry.load(spec.name, challenger, expected_features=list(spec.features))
+    metric, chal_score = score(spec, chal, holdout)
+    champion = registry.champion(spec.name)
+    if champion is None:
+        return Decision(spec.name, challenger, None, True, "no champion yet", metric, chal_score, None)
+    if champion == challenger:
+        return Decision(spec.name, challenger, champion, False,
+                        f"{challenger} is already the champion (a retrain on the same data gives the same model)",
+                        metric, chal_score, chal_score)
+    try:
+        champ = registry.load(spec.name, champion, expected_features=list(spec.features))
+    except RegistryError as err:
+        return Decision(spec.name, challenger, champion, True, f"champion cannot be served: {err}", metric,
+                        chal_score, None)
+    _, champ_score = score(spec, champ, holdout)
+    if chal_score >= champ_score + margin:
+        return Decision(spec.name, challenger, champion, True,
+                        f"{metric} {chal_score:.5f} beats champion {champ_score:.5f} by >= {margin}", metric,
+                        chal_score, champ_score)
+    return Decision(spec.name, challenger, champion, False,
+                    f"{metric} {chal_score:.5f} does not beat champion {champion}'s {champ_score:.5f} by the "
+                    f"margin {margin} on the same held-out window", metric, chal_score, champ_score)
+
+
+def apply(registry: Registry, decision: Decision) -> None:
+    if decision.promote:
+        registry.promote(decision.model, decision.challenger, decision.reason)

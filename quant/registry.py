@@ -1,0 +1,215 @@
+"""The model registry: versioned model files with their manifests, and a champion pointer per model.
+
+Layout, under a root directory:
+    <model>/<version>/model.ubj       XGBoost's own binary JSON (never pickle)
+    <model>/<version>/manifest.json   metrics, feature list and order, training window, data fingerprint,
+                                      code version, reference histograms (features and predictions), sha256
+    <model>/champion                  {"version", "promoted_at", "reason", "history"}: replaced atomically
+
+A version directory is written under a temporary name and renamed into place, and the champion pointer is
+written to a temporary file and `os.replace`d, so a reader (the live runtime) sees the old state or the new,
+never half of either. Loading verifies the file's hash and the feature list.
+
+CLI: `python -m quant.registry list [--model M]` and `python -m quant.registry rollback M [--to VERSION]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import xgboost as xgb
+
+MODEL_FILE = "model.ubj"
+MANIFEST = "manifest.json"
+CHAMPION = "champion"
+
+
+class RegistryError(RuntimeError):
+    """A registry entry that is missing, corrupt, or does not match what the caller expects."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    booster: xgb.Booster
+    manifest: dict
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def features(self) -> list[str]:
+        return self.manifest["features"]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Registry:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # ---- versions ---------------------------------------------------------------------------------------
+
+    def register(self, model: str, booster: xgb.Booster, features: list[str], **manifest_fields) -> str:
+        """Store a new version and return its name; an identical model (same bytes and features) already in
+        the registry is returned instead of stored twice, so a retrain on the same data changes nothing."""
+        blob = bytes(booster.save_raw("ubj"))
+        digest = sha256_bytes(blob)
+        for version in self.versions(model):
+            m = self.manifest(model, version)
+            if m["sha256"] == digest and m["features"] == list(features):
+                return version
+        model_dir = self.root / model
+        model_dir.mkdir(parents=True, exist_ok=True)
+        version = self._next_version(model)
+        tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        (tmp / MODEL_FILE).write_bytes(blob)
+        manifest = {"model": model, "version": version, "created_at": _now(), "file": MODEL_FILE,
+                    "sha256": digest, "features": list(features), **manifest_fields}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
+        os.replace(tmp, model_dir / version)  # a directory rename: the version appears whole or not at all
+        return version
+
+    def _next_version(self, model: str) -> str:
+        numbers = [int(v[1:]) for v in self.versions(model)]
+        return f"v{max(numbers, default=0) + 1:04d}"
+
+    def versions(self, model: str) -> list[str]:
+        d = self.root / model
+        if not d.exists():
+            return []
+        return sorted(p.name for p in d.iterdir() if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit())
+
+    def models(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.exists() else []
+
+    def manifest(self, model: str, version: str) -> dict:
+        path = self.root / model / version / MANIFEST
+        if not path.exists():
+            raise RegistryError(f"{model} {version}: no manifest at {path}")
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise RegistryError(f"{model} {version}: manifest {path} is not valid JSON ({err})") from err
+
+    def load(self, model: str, version: str | None = None, expected_features: list[str] | None = None) -> LoadedModel:
+        """Load a version (the champion by default) after checking its file hash and, when given, that its
+        features are exactly `expected_features` in the same order."""
+        version = version or self.champion(model)
+        if version is None:
+            raise RegistryError(f"{model}: no champion to load and no version named")
+        manifest = self.manifest(model, version)
+        path = self.root / model / version / manifest["file"]
+        if not path.exists():
+            raise RegistryError(f"{model} {version}: model file {path} is missing")
+        blob = path.read_bytes()
+        if sha256_bytes(blob) != manifest["sha256"]:
+            raise RegistryError(f"{model} {version}: {path} is corrupt: sha256 {sha256_bytes(blob)[:12]}... "
+                                f"does not match the manifest's {manifest['sha256'][:12]}...")
+        if expected_features is not None and list(expected_features) != manifest["features"]:
+            missing = sorted(set(expected_features) - set(manifest["features"]))
+            extra = sorted(set(manifest["features"]) - set(expected_features))
+            raise RegistryError(f"{model} {version}: feature list mismatch (missing {missing}, extra {extra}, "
+                                "or a different order); refusing to serve it")
+        booster = xgb.Booster()
+        booster.load_model(bytearray(blob))
+        return LoadedModel(booster, manifest)
+
+    # ---- champion ---------------------------------------------------------------------------------------
+
+    def pointer(self, model: str) -> dict | None:
+        path = self.root / model / CHAMPION
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def champion(self, model: str) -> str | None:
+        p = self.pointer(model)
+        return p["version"] if p else None
+
+    def promote(self, model: str, version: str, reason: str) -> dict:
+        """Make `version` the champion. The pointer keeps the earlier champions, newest last, for rollback."""
+        if version not in self.versions(model):
+            raise RegistryError(f"{model}: no version {version} to promote (have {self.versions(model)})")
+        old = self.pointer(model)
+        history = (old["history"] + [{k: old[k] for k in ("version", "promoted_at", "reason")}]) if old else []
+        pointer = {"version": version, "promoted_at": _now(), "reason": reason, "history": history}
+        self._write_pointer(model, pointer)
+        return pointer
+
+    def _write_pointer(self, model: str, pointer: dict) -> None:
+        path = self.root / model / CHAMPION
+        tmp = path.with_name(f".{CHAMPION}.tmp-{uuid.uuid4().hex}")
+        with open(tmp, "w") as f:
+            json.dump(pointer, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.replace(tmp, path)  # atomic on POSIX: readers see the old pointer or the new one
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def rollback(self, model: str, to: str | None = None) -> str:
+        """Champion back to `to`, or to the champion before the current one; returns the new champion."""
+        pointer = self.pointer(model)
+        if pointer is None:
+            raise RegistryError(f"{model}: no champion to roll back from")
+        if to is None:
+            earlier = [h["version"] for h in pointer["history"] if h["version"] != pointer["version"]]
+            if not earlier:
+                raise RegistryError(f"{model}: {pointer['version']} has no earlier champion to roll back to")
+            to = earlier[-1]
+        self.promote(model, to, reason=f"rollback from {pointer['version']}")
+        return to
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _json_default(o):
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    from quant.settings import Settings
+
+    p = argparse.ArgumentParser(prog="python -m quant.registry", description="List or roll back registry models.")
+    p.add_argument("--root", type=Path, default=None, help="registry root (default: $QUANT_DATA_DIR/registry)")
+    sub = p.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("list", help="versions of every model, the champion marked with *")
+    ls.add_argument("--model")
+    rb = sub.add_parser("rollback", help="make an earlier version the champion")
+    rb.add_argument("model")
+    rb.add_argument("--to", help="version to restore (default: the previous champion)")
+    args = p.parse_args(argv)
+    reg = Registry(args.root or Settings.from_env().data_dir / "registry")
+    if args.command == "rollback":
+        try:
+            print(f"{args.model}: champion is now {reg.rollback(args.model, args.to)}")
+        except RegistryError as err:
+            raise SystemExit(f"error: {err}") from None
+        return
+    for model in [args.model] if args.model else reg.models():
+        champ = reg.champion(model)
+        print(model)
+        for v in reg.versions(model):
+            m = reg.manifest(model, v)
+            metrics = ", ".join(f"{k}={val:.4f}" for k, val in m.get("metrics", {}).items() if isinstance(val, float))
+            print(f"  {'*' if v == champ else ' '} {v}  {m['created_at']}  {m['sha256'][:12]}  {metrics}")
+
+
+if __name__ == "__main__":
+    main()
