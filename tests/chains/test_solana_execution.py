@@ -22,7 +22,13 @@ from quant.chains.keys import KeyLoadError, load_solana_keypair
 from quant.chains.retry import Backoff
 from quant.chains.solana.layout import AMM_V4_PROGRAM, TOKEN_PROGRAM, decode_amm_info
 from quant.chains.solana.rpc import SolanaRpc
-from quant.chains.solana.swap import PoolKeys, RaydiumSwapper, amm_authority, associated_token_address, swap_base_in
+from quant.chains.solana.swap import (
+    PoolKeys,
+    RaydiumSwapper,
+    amm_authority,
+    associated_token_address,
+    swap_base_in,
+)
 from tests.chains.rpc_server import LoopbackRpc, RpcError
 from tests.chains.solana_data import (
     MEME_TX,

@@ -25,7 +25,13 @@ from quant.amm import raydium_v4_amount_out
 from quant.chains.errors import BadAccount, ChainError, SimulationFailed
 from quant.chains.keys import SOLANA_KEY_ENV, SOLANA_KEYPAIR_PATH_ENV, SolanaKey
 from quant.chains.live import amount_out_min, live_requested, require_live
-from quant.chains.solana.layout import AMM_V4_PROGRAM, TOKEN_PROGRAM, AmmInfo, decode_amm_info, decode_token_account
+from quant.chains.solana.layout import (
+    AMM_V4_PROGRAM,
+    TOKEN_PROGRAM,
+    AmmInfo,
+    decode_amm_info,
+    decode_token_account,
+)
 from quant.chains.solana.ray_log import SwapLog, ray_logs
 from quant.chains.solana.rpc import SolanaRpc
 
