@@ -1,0 +1,122 @@
+"""Every scanner rule, defined once, as polars expressions over wallet profiles.
+
+A rule names what it measured (`shown`, the value put in the audit trail), when it rejects (`fails`), and how
+far past its threshold the wallet was (`margin`, 0 at the threshold, 1 when clearly past: confidence rises
+with it). `fact` rules (address, trade count, age) are certain; the others are statistics of a sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from quant.scanner_config import ScannerConfig
+
+C = pl.col
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    fails: Callable[[ScannerConfig], pl.Expr]
+    shown: Callable[[ScannerConfig], pl.Expr]
+    margin: Callable[[ScannerConfig], pl.Expr]
+    fact: bool = False
+
+
+def _num(name: str, digits: int = 3) -> pl.Expr:
+    return C(name).round(digits).cast(pl.Utf8).fill_null("na")
+
+
+def _shown(*parts: str | pl.Expr) -> pl.Expr:
+    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])
+
+
+def _rel(value: pl.Expr, threshold: float, scale: float | None = None) -> pl.Expr:
+    """Distance from a threshold in units of `scale` (default: the threshold itself), clipped to [0, 1]."""
+    scale = abs(threshold) if scale is None else scale
+    return ((value - threshold).abs() / max(scale, 1e-9)).clip(0, 1).fill_null(0)
+
+
+def chase_share(ratios: str, multiple: float) -> pl.Expr:
+    """Share of next stakes above `multiple` times the previous trade's (null when there were none)."""
+    return C(ratios).list.eval(pl.element() > multiple).list.mean()
+
+
+def chase_excess(cfg: ScannerConfig) -> pl.Expr:
+    """PILLAR 2's measure: chasing after losses, less `martingale_baseline_weight` times the same share after
+    wins (a wallet's ordinary size swings; weight 0 gives the published rule as it stands)."""
+    after_win = chase_share("post_win_ratios", cfg.martingale_threshold).fill_null(0)
+    return chase_share("post_loss_ratios", cfg.martingale_threshold) - cfg.martingale_baseline_weight * after_win
+
+
+STAGE1 = (
+    Rule("INVALID_ADDRESS", lambda c: ~C("address_valid"),
+         lambda c: _shown("address_valid=", C("address_valid").cast(pl.Utf8)), lambda c: pl.lit(1.0), fact=True),
+    Rule("TOO_FEW_TRADES", lambda c: (C("trades") < c.min_trades) | (C("round_trips") < c.min_round_trips),
+         lambda c: _shown("trades=", C("trades").cast(pl.Utf8), " round_trips=", C("round_trips").cast(pl.Utf8)),
+         lambda c: pl.lit(1.0), fact=True),
+    Rule("TOO_YOUNG", lambda c: C("age_days") < c.min_age_days,
+         lambda c: _shown("age_days=", _num("age_days", 2)), lambda c: pl.lit(1.0), fact=True),
+    # PILLAR 1: specialization.
+    Rule("GENERALIST", lambda c: (C("top_category_share") < c.specialization_threshold)
+         & (C("categories") >= c.generalist_min_categories),
+         lambda c: _shown("top_share=", _num("top_category_share"), " categories=", C("categories").cast(pl.Utf8)),
+         lambda c: _rel(C("top_category_share"), c.specialization_threshold, 0.25)),
+    Rule("SNIPER", lambda c: C("snipe_share").fill_null(0) >= c.sniper_share,
+         lambda c: _shown("snipe_share=", _num("snipe_share")), lambda c: _rel(C("snipe_share"), c.sniper_share, 0.5)),
+)
+
+STAGE2 = (
+    # PILLAR 2: martingale sizing after losses.
+    Rule("MARTINGALE", lambda c: (C("post_loss_instances") >= c.martingale_min_instances)
+         & (chase_excess(c) > c.martingale_limit),
+         lambda c: _shown("chase_after_loss=", chase_share("post_loss_ratios", c.martingale_threshold).round(3)
+                          .cast(pl.Utf8).fill_null("na"), " after_win=",
+                          chase_share("post_win_ratios", c.martingale_threshold).round(3).cast(pl.Utf8).fill_null("na"),
+                          " n=", C("post_loss_instances").cast(pl.Utf8)),
+         lambda c: _rel(chase_excess(c), c.martingale_limit)),
+    # Trading the same pools against wallets that share its funding (a cluster from the funding graph).
+    Rule("WASH_TRADING", lambda c: C("wash_score").fill_null(0) >= c.wash_score_limit,
+         lambda c: _shown("wash_score=", _num("wash_score")), lambda c: _rel(C("wash_score"), c.wash_score_limit)),
+    Rule("EXCESSIVE_DRAWDOWN", lambda c: C("drawdown_share").fill_null(0) > c.max_drawdown_share,
+         lambda c: _shown("drawdown_share=", _num("drawdown_share")),
+         lambda c: _rel(C("drawdown_share"), c.max_drawdown_share)),
+    # PILLAR 3: market-maker pattern.
+    Rule("MARKET_MAKER", lambda c: (C("round_trips") >= c.mm_min_round_trips) & (C("avg_hold_s") < c.mm_max_hold_s)
+         & C("win_rate").is_between(c.mm_win_rate_low, c.mm_win_rate_high)
+         & (C("profit_per_trade") < c.mm_max_profit_per_trade),
+         lambda c: _shown("avg_hold_s=", _num("avg_hold_s", 0), " win_rate=", _num("win_rate"),
+                          " profit_per_trade=", _num("profit_per_trade", 4)),
+         lambda c: _rel(C("avg_hold_s"), c.mm_max_hold_s)),
+)
+
+
+def viral(cfg: ScannerConfig) -> pl.Expr:
+    """The viral check: others pile into the same pools right after this wallet's buys."""
+    return (C("copies_per_buy").fill_null(0) >= cfg.viral_copies_per_buy) & (C("buys") >= cfg.viral_min_buys)
+
+
+def specialization_score(cfg: ScannerConfig) -> pl.Expr:
+    t = cfg.specialization_threshold
+    return ((C("top_category_share") - t) / (1 - t)).clip(0, 1).fill_null(0)
+
+
+def risk_score(cfg: ScannerConfig) -> pl.Expr:
+    """Win rate, profit per trade, drawdown and sizing discipline, equally weighted."""
+    profit = (0.5 + C("profit_per_trade") / (2 * cfg.target_profit_per_trade)).clip(0, 1)
+    drawdown = 1 - (C("drawdown_share") / cfg.max_drawdown_share).clip(0, 1)
+    discipline = 1 - (chase_excess(cfg).fill_null(0) / cfg.martingale_limit).clip(0, 1)
+    return pl.mean_horizontal(C("win_rate").fill_null(0), profit.fill_null(0), drawdown.fill_null(0), discipline)
+
+
+def structure_score(cfg: ScannerConfig) -> pl.Expr:
+    """Where and when it trades: early entries into new pools, and getting out before pools collapse
+    (neutral 0.5 when it never held a pool that collapsed)."""
+    return pl.mean_horizontal(C("early_entry_share").fill_null(0), C("rug_escape_share").fill_null(0.5))
+
+
+def evidence(cfg: ScannerConfig) -> pl.Expr:
+    """How much a sample of trades says: one half at `evidence_trades` trades."""
+    return C("trades") / (C("trades") + cfg.evidence_trades)
