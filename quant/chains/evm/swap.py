@@ -27,7 +27,10 @@ class GasCap:
     max_fee_per_gas: int  # wei
     max_gas: int = 500_000
     priority_fee: int = 10**9  # the tip, wei (never above max_fee_per_gas)
-    estimate_margin: float = 1.2  # gas limit = estimate x margin: state can change before inclusion
+    estimate_margin: float = 1.2  # gas limit = estimate x margin + headroom per pair: state can change
+    # before inclusion, and an estimate run at the last block's timestamp skips each pair's cumulative-price
+    # writes (Uniswap V2 `_update` writes them only when time has passed: 2 x 22.1k gas while still zero)
+    headroom_per_pair: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,9 @@ class RouterSwapper:
         """The unsigned EIP-1559 transaction. Without `gas`, eth_estimateGas runs it first (a revert there
         is a `SimulationFailed`); with it, nothing is simulated (a revert then happens on chain)."""
         fn, value = self._function(plan)
-        return self._build(fn, sender, value, gas, nonce)
+        return self._build(fn, sender, value, gas, nonce, pairs=len(plan.path) - 1)
 
-    def _build(self, fn, sender: str, value: int, gas: int | None, nonce: int | None) -> dict:
+    def _build(self, fn, sender: str, value: int, gas: int | None, nonce: int | None, pairs: int = 0) -> dict:
         node_chain = self.w3.eth.chain_id
         if node_chain != self.chain_id:
             raise ExecutionRefused(f"node is on chain {node_chain}, this swapper trades chain {self.chain_id}")
@@ -121,7 +124,8 @@ class RouterSwapper:
                   "nonce": self.w3.eth.get_transaction_count(sender, "pending") if nonce is None else nonce}
         if gas is None:
             try:
-                gas = int(fn.estimate_gas(params) * self.gas_cap.estimate_margin)
+                cap = self.gas_cap
+                gas = int(fn.estimate_gas(params) * cap.estimate_margin) + pairs * cap.headroom_per_pair
             except ContractLogicError as err:
                 raise SimulationFailed(f"gas estimate reverted: {err.message}") from err
         tx = fn.build_transaction({**params, "gas": gas})
