@@ -52,17 +52,21 @@ def build_transfers(cfg: WorldConfig, wallets: pd.DataFrame, first_seen: np.ndar
         amount = trade[members[0]] * rng.uniform(5, 15) * (1 - 0.01 * np.arange(len(members)))
         rows.append(pd.DataFrame({"from_idx": members, "to_idx": np.roll(members, -1), "ts": hops,
                                   "amount": amount, "kind": "circular"}))
-    # Noise: wallet-to-wallet payments and deposits back to exchanges.
-    k = n // 4
-    src = rng.integers(0, n, k)
+    # Noise: wallet-to-wallet payments (first half) and deposits back to exchanges (second half).
+    src = rng.integers(0, n, n // 4)
     src = src[is_wallet[src]]
-    same_chain = [rng.choice(np.flatnonzero(is_wallet & (chain == chain[s]))) for s in src[: len(src) // 2]]
-    to_exchange = [rng.choice(exchanges[chain[s]]) for s in src[len(src) // 2:]]
-    dst = np.r_[np.asarray(same_chain, np.int64), np.asarray(to_exchange, np.int64)]
+    u = rng.random(len(src))
+    dst = np.empty(len(src), np.int64)
+    half = np.arange(len(src)) < len(src) // 2
+    for c in CHAINS:
+        peers = np.flatnonzero(is_wallet & (chain == c))
+        for targets, which in ((peers, half), (exchanges[c], ~half)):
+            m = which & (chain[src] == c)
+            dst[m] = targets[(u[m] * len(targets)).astype(np.int64)]
     ts = np.maximum(first_seen[src], t0) + rng.integers(3600, 3 * 86_400, len(src))
     rows.append(pd.DataFrame({"from_idx": src, "to_idx": dst, "ts": ts,
                               "amount": trade[src] * rng.lognormal(np.log(5), 1.0, len(src)),
-                              "kind": np.where(np.arange(len(src)) < len(src) // 2, "payment", "exchange_deposit")}))
+                              "kind": np.where(half, "payment", "exchange_deposit")}))
     out = pd.concat(rows, ignore_index=True)
     out = out[(out.ts >= t0) & (out.ts < end_ts) & (out.from_idx != out.to_idx)]
     out["chain"] = chain[out.from_idx.to_numpy()]

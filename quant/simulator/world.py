@@ -246,18 +246,19 @@ def _tx_ids(cfg: WorldConfig, what: str, chain: np.ndarray) -> pd.Series:
 
 def _swaps_table(cfg: WorldConfig, ev: Events, ex: dict, pools: pd.DataFrame, wallets: pd.DataFrame) -> pd.DataFrame:
     t = np.flatnonzero(ex["side"] >= 0)
+    t = t[np.lexsort((ev.pool[t], ev.ts[t]))]  # time order; ties by pool, then execution order (stable)
     side = ex["side"][t]
-    chain = pools.chain.to_numpy()[ev.pool[t]]
+    pool = ev.pool[t]
     a_in, a_out = ex["amount_in"][t], ex["amount_out"][t]
-    price = np.where(side == 0, a_in / np.where(a_out > 0, a_out, np.nan), a_out / a_in)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        price = np.where(side == 0, a_in / a_out, a_out / a_in)
     df = pd.DataFrame({
-        "ts": _to_time(ev.ts[t]), "chain": chain,
-        "pool_id": pools.pool_id.to_numpy()[ev.pool[t]], "wallet": wallets.address.to_numpy()[ev.wallet[t]],
-        "side": np.where(side == 0, "buy", "sell"), "amount_in": a_in, "amount_out": a_out,
+        "ts": _to_time(ev.ts[t]), "chain": pools.chain.to_numpy()[pool],
+        "pool_id": pools.pool_id.to_numpy()[pool], "wallet": wallets.address.to_numpy()[ev.wallet[t]],
+        "side": np.array(["buy", "sell"], dtype=object)[side], "amount_in": a_in, "amount_out": a_out,
         "reserve_base_before": ex["base_before"][t], "reserve_quote_before": ex["quote_before"][t],
         "price": price, "fee": ex["fee"][t],
     })
-    df = df.sort_values(["ts", "pool_id"], kind="stable").reset_index(drop=True)
     # Ids are drawn in time order, so a longer window appends ids instead of renaming earlier swaps.
     df.insert(0, "tx_id", _tx_ids(cfg, "swap", df.chain.to_numpy()))
     return df
