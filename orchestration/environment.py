@@ -9,7 +9,7 @@ from enum import StrEnum
 import dagster as dg
 
 from quant.settings import Settings
-from resources import ChainSource, RawStore, Warehouse
+from resources import ChainSource, ModelRegistry, RawStore, Warehouse
 
 
 class Environment(StrEnum):
@@ -48,5 +48,6 @@ def resources_for(env: Environment, settings: Settings | None = None) -> dict:
         "chain_source": chain_source_for(settings),
         "warehouse": Warehouse(database=str(data / "warehouse.duckdb")),
         "raw_store": RawStore(directory=str(data / "raw")),
+        "model_registry": ModelRegistry(root=str(data / "registry")),
     }
     return {Environment.LOCAL: local}[env]

@@ -15,3 +15,16 @@ daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
     ingest_market_job, hour_of_day=0, minute_of_hour=20, name="daily_ingest",
     description="Ingest the day that just ended, 20 minutes after midnight UTC.",
 )
+
+# Features and labels of the day that just ended, then models, evaluation and promotion over the rolling
+# windows of days already stored. The job targets one partition; the unpartitioned models read every day.
+retrain_job = dg.define_asset_job(
+    "retrain", partitions_def=daily_partitions,
+    selection=dg.AssetSelection.groups("features", "models", "evaluation"),
+    description="Features and labels of a day, then models, evaluation and champion/challenger promotion.",
+)
+
+nightly_retrain_schedule = dg.build_schedule_from_partitioned_job(
+    retrain_job, hour_of_day=2, minute_of_hour=0, name="nightly_retrain",
+    description="Retrain at 02:00 UTC, after the day's ingest, on the day that just ended.",
+)

@@ -5,6 +5,7 @@ Layout, under a root directory:
     <model>/<version>/manifest.json   metrics, feature list and order, training window, data fingerprint,
                                       code version, reference histograms (features and predictions), sha256
     <model>/champion                  {"version", "promoted_at", "reason", "history"}: replaced atomically
+    <model>/candidate                 {"version", "marked_at"}: the newest trained version awaiting promotion
 
 A version directory is written under a temporary name and renamed into place, and the champion pointer is
 written to a temporary file and `os.replace`d, so a reader (the live runtime) sees the old state or the new,
@@ -29,6 +30,7 @@ import xgboost as xgb
 MODEL_FILE = "model.ubj"
 MANIFEST = "manifest.json"
 CHAMPION = "champion"
+CANDIDATE = "candidate"
 
 
 class RegistryError(RuntimeError):
@@ -145,17 +147,19 @@ class Registry:
         self._write_pointer(model, pointer)
         return pointer
 
+    def mark_candidate(self, model: str, version: str) -> None:
+        """Record the version a training run produced, for the promotion step to judge."""
+        if version not in self.versions(model):
+            raise RegistryError(f"{model}: no version {version} to mark as candidate")
+        _write_json_atomic(self.root / model / CANDIDATE, {"version": version, "marked_at": _now()})
+
+    def candidate(self, model: str) -> str | None:
+        path = self.root / model / CANDIDATE
+        return json.loads(path.read_text())["version"] if path.exists() else None
+
     def _write_pointer(self, model: str, pointer: dict) -> None:
-        path = self.root / model / CHAMPION
-        tmp = path.with_name(f".{CHAMPION}.tmp-{uuid.uuid4().hex}")
-        with open(tmp, "w") as f:
-            json.dump(pointer, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.replace(tmp, path)  # atomic on POSIX: readers see the old pointer or the new one
-        finally:
-            tmp.unlink(missing_ok=True)
+        _write_json_atomic(self.root / model / CHAMPION, pointer)
+
 
     def rollback(self, model: str, to: str | None = None) -> str:
         """Champion back to `to`, or to the champion before the current one; returns the new champion."""
@@ -169,6 +173,19 @@ class Registry:
             to = earlier[-1]
         self.promote(model, to, reason=f"rollback from {pointer['version']}")
         return to
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    """Write a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX: readers see the old pointer or the new one
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _now() -> str:

@@ -2,6 +2,7 @@
 
 from resources.chain_source import ChainSource
 from resources.raw_store import RawStore
+from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
 
-__all__ = ["ChainSource", "RawStore", "Warehouse"]
+__all__ = ["ChainSource", "ModelRegistry", "RawStore", "Warehouse"]

@@ -83,7 +83,7 @@ def evaluate(data: pd.DataFrame, slippage: pd.DataFrame, snapshots: pd.DataFrame
         "rule_based": backtest(rule_pick.assign(priority=rule_pick.ret_3)[["pool_id", "ts", "priority"]], sol, cfg.backtest),
         "buy_and_hold_new_pools": buy_and_hold_new_pools(sol, new_pools, cfg.backtest.start_balance),
     }
-    rug_recall = reports["rug_model"].loc[f"recall_at_{ENTER_RUG:g}", "model"]
+    rug_recall = float(reports["rug_model"].loc[f"recall_at_{ENTER_RUG:g}", "model"])
     goals = {
         "rug_recall": {"goal": f">= {RUG_RECALL_GOAL} at P(rug) >= {ENTER_RUG}", "value": rug_recall,
                        "met": bool(rug_recall >= RUG_RECALL_GOAL)},

@@ -9,8 +9,8 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from quant.features.definitions import FEATURES, INPUTS, MAX_RUN, WINDOW, define
 from quant.features.batch import MICROS_PER_MIN
+from quant.features.definitions import FEATURES, INPUTS, MAX_RUN, WINDOW, define
 
 
 def _windows(x: np.ndarray, n: int) -> np.ndarray:

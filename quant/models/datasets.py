@@ -10,7 +10,6 @@ import pandas as pd
 import polars as pl
 
 
-
 def labelled(features: pd.DataFrame, labels: pd.DataFrame, target: str) -> pd.DataFrame:
     """Feature rows with a known `target` (labels near the end of the data are null and left out)."""
     cols = ["pool_id", "ts", target] + [c for c in ("fwd_return", "regime") if c != target]

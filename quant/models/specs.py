@@ -18,7 +18,9 @@ SLIPPAGE_FEATURES = ("is_buy", "size_over_reserve", "cp_estimate", "trade_fee", 
 
 BASE_PARAMS = {
     "tree_method": "hist", "max_depth": 5, "eta": 0.08, "subsample": 0.8, "colsample_bytree": 0.8,
-    "min_child_weight": 5.0, "seed": SEED, "nthread": 2,
+    # One thread: on a shared, loaded machine OpenMP threads spin-wait on each other (15x slower at 2);
+    # a single thread is also trivially deterministic.
+    "min_child_weight": 5.0, "seed": SEED, "nthread": 1,
 }
 
 

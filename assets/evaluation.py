@@ -1,0 +1,111 @@
+"""Out-of-sample evaluation of the models against their baselines, and the champion/challenger promotion
+that decides what the live runtime serves."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from assets.models import OWNER, TrainingConfig, labelled_data, slippage_data, thin, training_window
+from quant.evaluation.plot import equity_png, png_markdown
+from quant.evaluation.walk_forward import EvalConfig, evaluate
+from quant.models import promotion
+from quant.models.specs import SPECS
+from resources import ModelRegistry, Warehouse
+
+RUG_RECALL_CHECK, PNL_CHECK = "rug_recall_goal", "model_pnl_beats_rule_based"
+
+
+def _md(df: pd.DataFrame) -> str:
+    return df.to_markdown(floatfmt=".4f")
+
+
+@dg.asset(
+    group_name="evaluation", kinds={"xgboost", "matplotlib"}, owners=[OWNER],
+    deps=["moon_model", "rug_model", "slippage_model", "pool_snapshots"],
+    check_specs=[
+        dg.AssetCheckSpec(RUG_RECALL_CHECK, asset="model_evaluation",
+                          description="Out of sample, the rug model flags at least 80% of rugs at P(rug) >= 0.3."),
+        dg.AssetCheckSpec(PNL_CHECK, asset="model_evaluation",
+                          description="Out of sample, the model strategy's net PnL beats the rule-based filter's."),
+    ],
+)
+def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: Warehouse,
+                     model_registry: ModelRegistry) -> dg.MaterializeResult:
+    """Walk-forward metrics of every model beside its baselines, and a backtest of the model strategy."""
+    window = training_window(warehouse, config)
+    data = labelled_data(warehouse, window)
+    slip = thin(slippage_data(warehouse, window), 2 * config.slippage_rows)
+    snaps = warehouse.read_window("pool_snapshots", window.test_start, window.test_end)
+    report = evaluate(data, slip, snaps, window, EvalConfig(train_days=config.train_days))
+    trading = report["trading"]
+    start = EvalConfig().backtest.start_balance
+    png = equity_png({k: v["equity"] for k, v in trading.items()}, start,
+                     f"Held-out {window.test_start:%Y-%m-%d} to {window.test_end:%Y-%m-%d}, Solana pools, {start:g} SOL")
+    plot_path = Path(model_registry.root) / "evaluation" / f"equity-{context.run.run_id}.png"
+    plot_path.parent.mkdir(parents=True, exist_ok=True)
+    plot_path.write_bytes(png)
+    pnl = pd.DataFrame({k: {"net_pnl_sol": v["net_pnl"], "trades": v["n_trades"], "win_rate": v["win_rate"],
+                            "worst_trade_sol": v["worst_trade"]} for k, v in trading.items()})
+    goals = report["goals"]
+    statements = [f"{name}: {'MET' if g['met'] else 'MISSED'} ({g['goal']}; value {g['value']:.4f})"
+                  for name, g in goals.items()]
+    return dg.MaterializeResult(
+        metadata={
+            "moon_model_vs_baselines": dg.MetadataValue.md(_md(report["reports"]["moon_model"])),
+            "rug_model_vs_baselines": dg.MetadataValue.md(_md(report["reports"]["rug_model"])),
+            "moon_calibration": dg.MetadataValue.md(report["calibration"]["moon_model"].to_markdown(index=False, floatfmt=".4f")),
+            "rug_calibration": dg.MetadataValue.md(report["calibration"]["rug_model"].to_markdown(index=False, floatfmt=".4f")),
+            "slippage_mae_vs_constant_product": dg.MetadataValue.json(report["slippage_mae"]),
+            "backtest": dg.MetadataValue.md(_md(pnl)),
+            "equity_curves": dg.MetadataValue.md(png_markdown(png, "equity curves")),
+            "equity_curves_png": dg.MetadataValue.path(str(plot_path)),
+            "goals": dg.MetadataValue.md("\n".join(f"- {s}" for s in statements)),
+            "folds": dg.MetadataValue.json(report["folds"]), "out_of_sample_rows": report["oos_rows"],
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name=RUG_RECALL_CHECK, passed=goals["rug_recall"]["met"],
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"rug_recall": goals["rug_recall"]["value"], "goal": 0.8}),
+            dg.AssetCheckResult(check_name=PNL_CHECK, passed=goals["model_beats_rule_pnl"]["met"],
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"model_pnl": trading["model"]["net_pnl"],
+                                          "rule_based_pnl": trading["rule_based"]["net_pnl"]}),
+        ],
+    )
+
+
+def promotion_check(model: str) -> str:
+    return f"{model}_promotion"
+
+
+@dg.asset(
+    group_name="evaluation", kinds={"xgboost"}, owners=[OWNER], deps=["model_evaluation", *SPECS],
+    check_specs=[dg.AssetCheckSpec(promotion_check(m), asset="model_promotion", blocking=True,
+                                   description=f"The {m} candidate became (or already is) the champion: it beat the "
+                                               "champion on the same held-out window by the margin.")
+                 for m in SPECS],
+)
+def model_promotion(config: TrainingConfig, warehouse: Warehouse, model_registry: ModelRegistry) -> dg.MaterializeResult:
+    """Champion/challenger: each model's candidate against its champion on the same held-out window."""
+    registry = model_registry.registry()
+    window = training_window(warehouse, config)
+    holdouts = {"labelled": window.test(labelled_data(warehouse, window)),
+                "slippage": thin(window.test(slippage_data(warehouse, window)), config.slippage_rows)}
+    decisions, results = {}, []
+    for name, spec in SPECS.items():
+        candidate = registry.candidate(name)
+        if candidate is None:
+            raise ValueError(f"{name}: no candidate in {registry.root}; materialize {name} first")
+        holdout = holdouts["labelled" if spec.is_classifier else "slippage"]
+        decision = promotion.decide(registry, spec, candidate, holdout, config.promotion_margin)
+        promotion.apply(registry, decision)
+        decisions[name] = decision
+        serving = decision.promote or decision.champion == decision.challenger
+        results.append(dg.AssetCheckResult(check_name=promotion_check(name), passed=serving,
+                                           metadata={**decision.as_metadata(), "champion_now": registry.champion(name)}))
+    return dg.MaterializeResult(
+        metadata={f"{n}_champion": str(registry.champion(n)) for n in SPECS}
+        | {f"{n}_decision": d.reason for n, d in decisions.items()},
+        check_results=results,
+    )
