@@ -69,12 +69,13 @@ INSERT INTO f_cycles
 SELECT p.nodes FROM f_paths p JOIN f_cyclic e ON e.src = p.last AND e.dst = p.start
 """
 
-# Funded-by: each wallet's earliest inbound transfer, where the funder is not a hub.
+# Shared funders: a non-hub address that sent the earliest inbound transfer of at least two wallets.
 PATRONS = """
 CREATE OR REPLACE TEMP TABLE f_patron AS
-SELECT funder, wallet FROM (
-    SELECT to_address AS wallet, arg_min(from_address, ts) AS funder FROM transfers GROUP BY 1)
+WITH first_in AS (SELECT to_address AS wallet, arg_min(from_address, ts) AS funder FROM transfers GROUP BY 1)
+SELECT funder, wallet FROM first_in
 WHERE funder NOT IN (SELECT address FROM f_hubs)
+  AND funder IN (SELECT funder FROM first_in GROUP BY 1 HAVING count(*) >= 2)
 """
 
 
@@ -105,7 +106,7 @@ def find_cycles(con: duckdb.DuckDBPyConnection, cfg: FundingConfig) -> int:
         CREATE OR REPLACE TEMP TABLE f_cycle_edges AS
         SELECT DISTINCT nodes[i] AS src, nodes[CASE WHEN i = len(nodes) THEN 1 ELSE i + 1 END] AS dst
         FROM (SELECT nodes, unnest(range(1, len(nodes) + 1)) AS i FROM f_cycles)""")
-    return con.execute("SELECT count(*) FROM f_cycles").fetchone()[0]
+    return con.execute("SELECT count(*) FROM f_cycles").fetchall()[0][0]
 
 
 _CONNECTIONS = """
@@ -202,10 +203,10 @@ def member_wash_scores(clusters: pd.DataFrame) -> pd.DataFrame:
 
 def _until_stable(con, sql: str, table: str, changed: str | None = None) -> None:
     probe = changed or f"SELECT count(*) FROM {table}"
-    before = con.execute(probe).fetchone()[0]
+    before = con.execute(probe).fetchall()[0][0]
     for _ in range(MAX_ROUNDS):
         con.execute(sql)
-        after = con.execute(probe).fetchone()[0]
+        after = con.execute(probe).fetchall()[0][0]
         if after == before:
             return
         before = after

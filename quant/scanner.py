@@ -62,8 +62,10 @@ def scan(profiles: pl.DataFrame, cfg: ScannerConfig | None = None) -> ScanResult
     t = time.perf_counter()
     if "wash_score" not in profiles.columns:  # no funding graph joined: nobody is known to wash trade
         profiles = profiles.with_columns(wash_score=pl.lit(None, pl.Float64))
-    df = profiles.with_columns(address_valid=pl.Series(
-        valid_addresses(profiles["chain"].to_pandas(), profiles["wallet"].to_pandas())))
+    if "address_valid" not in profiles.columns:  # profiles check it once per wallet; others get it here
+        profiles = profiles.with_columns(address_valid=pl.Series(
+            valid_addresses(profiles["chain"].to_pandas(), profiles["wallet"].to_pandas())))
+    df = profiles
     df, out = _apply_rules(df.with_columns(viral=viral(cfg)), STAGE1, cfg, "basic_validation", prior=None)
     done.append(out)
     result.stages.append(StageReport(STAGES[0], len(df) + len(out), len(out), time.perf_counter() - t))

@@ -35,7 +35,8 @@ class ScannerConfig:
     # Stage 2: risk behaviour.
     martingale_threshold: float = 1.5  # a next stake above this multiple of a losing one is chasing
     martingale_limit: float = 0.20  # reject when chasing exceeds this share of post-loss instances
-    martingale_min_instances: int = 8  # a share of fewer post-loss trades moves in steps too coarse for 20%
+    martingale_min_instances: int = 5  # a share of fewer post-loss trades moves in steps of 25% or more
+    martingale_z: float = 1.64  # chasing must beat the limit by this many standard errors (one-sided 95%)
     # Chasing is measured against the same wallet's sizing after wins (its ordinary swings in stake); 0 gives
     # the published rule as stated, which flags any wallet whose stakes vary widely.
     martingale_baseline_weight: float = 1.0

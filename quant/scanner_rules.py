@@ -26,7 +26,7 @@ class Rule:
 
 
 def _num(name: str, digits: int = 3) -> pl.Expr:
-    return C(name).round(digits).cast(pl.Utf8).fill_null("na")
+    return C(name).cast(pl.Float64).round(digits).cast(pl.Utf8).fill_null("na")
 
 
 def _shown(*parts: str | pl.Expr) -> pl.Expr:
@@ -51,6 +51,23 @@ def chase_excess(cfg: ScannerConfig) -> pl.Expr:
     return chase_share("post_loss_ratios", cfg.martingale_threshold) - cfg.martingale_baseline_weight * after_win
 
 
+def _smoothed(ratios: str, multiple: float) -> tuple[pl.Expr, pl.Expr]:
+    """Chase share with one pseudo-chase and one pseudo-non-chase (never exactly 0 or 1), and its count."""
+    k = C(ratios).list.eval(pl.element() > multiple).list.sum().fill_null(0)
+    n = C(ratios).list.len().fill_null(0)
+    return (k + 1) / (n + 2), n
+
+
+def chase_excess_low(cfg: ScannerConfig) -> pl.Expr:
+    """The excess less `martingale_z` standard errors of it: chasing must exceed the limit beyond what a
+    sample this small could show by chance (z = 0 judges the point estimate alone)."""
+    p_loss, n_loss = _smoothed("post_loss_ratios", cfg.martingale_threshold)
+    p_win, n_win = _smoothed("post_win_ratios", cfg.martingale_threshold)
+    w = cfg.martingale_baseline_weight
+    se = (p_loss * (1 - p_loss) / n_loss.clip(1) + w * w * p_win * (1 - p_win) / (n_win + 2)).sqrt()
+    return chase_excess(cfg) - cfg.martingale_z * se
+
+
 STAGE1 = (
     Rule("INVALID_ADDRESS", lambda c: ~C("address_valid"),
          lambda c: _shown("address_valid=", C("address_valid").cast(pl.Utf8)), lambda c: pl.lit(1.0), fact=True),
@@ -71,14 +88,15 @@ STAGE1 = (
 STAGE2 = (
     # PILLAR 2: martingale sizing after losses.
     Rule("MARTINGALE", lambda c: (C("post_loss_instances") >= c.martingale_min_instances)
-         & (chase_excess(c) > c.martingale_limit),
+         & (chase_excess_low(c) > c.martingale_limit),
          lambda c: _shown("chase_after_loss=", chase_share("post_loss_ratios", c.martingale_threshold).round(3)
                           .cast(pl.Utf8).fill_null("na"), " after_win=",
                           chase_share("post_win_ratios", c.martingale_threshold).round(3).cast(pl.Utf8).fill_null("na"),
-                          " n=", C("post_loss_instances").cast(pl.Utf8)),
-         lambda c: _rel(chase_excess(c), c.martingale_limit)),
+                          " n=", C("post_loss_instances").cast(pl.Utf8), " excess_low=",
+                          chase_excess_low(c).round(3).cast(pl.Utf8).fill_null("na")),
+         lambda c: _rel(chase_excess_low(c), c.martingale_limit)),
     # Trading the same pools against wallets that share its funding (a cluster from the funding graph).
-    Rule("WASH_TRADING", lambda c: C("wash_score").fill_null(0) >= c.wash_score_limit,
+    Rule("WASH_TRADING", lambda c: C("wash_score").cast(pl.Float64).fill_null(0) >= c.wash_score_limit,
          lambda c: _shown("wash_score=", _num("wash_score")), lambda c: _rel(C("wash_score"), c.wash_score_limit)),
     Rule("EXCESSIVE_DRAWDOWN", lambda c: C("drawdown_share").fill_null(0) > c.max_drawdown_share,
          lambda c: _shown("drawdown_share=", _num("drawdown_share")),

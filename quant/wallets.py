@@ -18,6 +18,7 @@ import pandas as pd
 import polars as pl
 
 from quant import segments
+from quant.addresses import valid_addresses
 from quant.round_trips import pair_fifo
 from quant.scanner_config import ScannerConfig
 from quant.wallet_signals import (
@@ -57,7 +58,7 @@ def build_profiles(con: duckdb.DuckDBPyConnection, cfg: ScannerConfig | None = N
     given, receives the seconds each step took."""
     cfg = cfg or ScannerConfig()
     clock = _Clock(timings)
-    t0 = con.execute("SELECT floor(epoch(min(ts)))::BIGINT FROM swaps").fetchone()[0]
+    t0 = con.execute("SELECT floor(epoch(min(ts)))::BIGINT FROM swaps").fetchall()[0][0]
     if t0 is None:
         raise ValueError("no swaps in the window: nothing to profile")
     con.execute(KEYS, {"t0": t0})
@@ -133,6 +134,10 @@ def build_profiles(con: duckdb.DuckDBPyConnection, cfg: ScannerConfig | None = N
     }, nan_to_null=True)
     out = pl.concat([names, figures, funding["table"]], how="horizontal")
     clock("assemble")
+    # Address validity is a fact about the wallet, checked once here; the scanner's first rule reads it.
+    out = out.with_columns(address_valid=pl.Series(valid_addresses(names["chain"].to_pandas(),
+                                                                   names["wallet"].to_pandas())))
+    clock("addresses")
     return out
 
 
