@@ -97,9 +97,10 @@ def swap_flow(snapshots: pl.DataFrame, swaps: pl.DataFrame) -> pl.DataFrame:
 
 def feature_inputs(snapshots: pd.DataFrame | pl.DataFrame, swaps: pd.DataFrame | pl.DataFrame) -> pl.DataFrame:
     """Snapshots sorted by pool and time, with pool age, swap flow and the row's position in its pool."""
-    snaps = _polars(snapshots).select("pool_id", "ts", "price", "base_reserve", "quote_reserve", "volume_24h",
-                                      "trade_fee", "pool_open_time")
-    flow = swap_flow(snaps, _polars(swaps))
+    us = pl.Datetime("us")  # one time unit on both sides of the joins, whatever the inputs carried
+    snaps = _polars(snapshots).select("pool_id", pl.col("ts").cast(us), "price", "base_reserve", "quote_reserve",
+                                      "volume_24h", "trade_fee", pl.col("pool_open_time").cast(us))
+    flow = swap_flow(snaps, _polars(swaps).with_columns(pl.col("ts").cast(us)))
     frame = (snaps.join(flow, on=["pool_id", "ts"], how="left")
              .with_columns([pl.col(c).fill_null(0.0) for c in FLOW_INPUTS])
              .sort("pool_id", "ts"))

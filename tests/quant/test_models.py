@@ -1,0 +1,140 @@
+"""Models and their evaluation: determinism, the leakage guard, metric definitions, the purge gap, AMM-exact
+backtest fills, and that nothing a model learns from reads the simulator's hidden truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from quant.amm import raydium_v4_amount_out
+from quant.evaluation import metrics
+from quant.evaluation.backtest import BacktestConfig, backtest, round_trip
+from quant.evaluation.walk_forward import out_of_sample
+from quant.features import batch_features
+from quant.labels import build_labels
+from quant.models.datasets import Window, cadence, cp_slippage, holdout_window, slippage_table
+from quant.models.specs import MOON, RUG, SLIPPAGE
+from quant.models.train import train_booster
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def data(small_world_sim):
+    w = small_world_sim
+    f = batch_features(w.pool_snapshots, w.swaps).to_pandas()
+    labels = build_labels(w.pool_snapshots).to_pandas()
+    d = f.merge(labels, on=["pool_id", "ts"])
+    d = d[d.will_moon.notna()].sort_values(["ts", "pool_id"]).reset_index(drop=True)
+    window = holdout_window(pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-04"), 2, 1,
+                            10 * cadence(w.pool_snapshots))
+    return d, f, window
+
+
+def test_retrain_on_same_data_gives_the_same_model(data):
+    d, _, window = data
+    train = window.train(d)
+    a, b = train_booster(RUG, train), train_booster(RUG, train)
+    assert bytes(a.save_raw("ubj")) == bytes(b.save_raw("ubj"))
+
+
+def test_models_have_out_of_sample_skill(data):
+    d, _, window = data
+    for spec in (MOON, RUG):
+        oos = out_of_sample(spec, d, [window])
+        assert metrics.roc_auc(oos[spec.target], oos.score) > 0.7, spec.name
+
+
+def test_leakage_guard_shuffled_labels_give_chance_auc(data):
+    """Trained on labels shuffled across rows, the model can only have learned noise: out of sample its
+    AUC must fall to about 0.5. A pipeline that leaked the label into a feature would still score high."""
+    d, _, window = data
+    rng = np.random.default_rng(11)
+    shuffled = d.assign(will_moon=rng.permutation(d.will_moon.to_numpy()))
+    train = window.train(shuffled)
+    test = window.test(d)  # scored against the true labels of the held-out day
+    oos = out_of_sample(MOON, pd.concat([train, test]), [window])
+    assert abs(metrics.roc_auc(oos.will_moon, oos.score) - 0.5) < 0.05
+
+
+def test_purge_gap_keeps_label_horizon_out_of_training():
+    ts = pd.date_range("2026-01-01", "2026-01-03", freq="min", inclusive="left")
+    frame = pd.DataFrame({"ts": ts})
+    w = Window(pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02"), pd.Timestamp("2026-01-03"),
+               pd.Timedelta(minutes=10))
+    train, test = w.train(frame), w.test(frame)
+    assert train.ts.max() == pd.Timestamp("2026-01-01 23:49:00")
+    assert test.ts.min() == pd.Timestamp("2026-01-02") and len(test) == 1440
+
+
+def test_metrics_on_hand_worked_examples():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8])
+    assert metrics.roc_auc(y, p) == pytest.approx(0.75)  # 3 of 4 positive-negative pairs in order
+    assert metrics.pr_auc(y, p) == pytest.approx((1 + 2 / 3) / 2)
+    assert metrics.precision_at_k(y, p, 2) == pytest.approx(0.5)
+    assert metrics.brier(y, p) == pytest.approx((0.01 + 0.16 + 0.4225 + 0.04) / 4)
+    assert metrics.recall_at(y, p, 0.3) == 1.0 and metrics.recall_at(y, p, 0.5) == 0.5
+    assert metrics.precision_at_k(y, np.full(4, 0.3), 1) == pytest.approx(0.5)  # ties share the cut
+    table = metrics.calibration_table(y, p, bins=2)
+    assert list(table.rows) == [3, 1] and table.observed_rate.tolist() == pytest.approx([1 / 3, 1.0])
+
+
+def test_metrics_agree_with_sklearn_on_random_scores():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 500)
+    p = np.round(rng.random(500), 2)  # rounded: plenty of ties
+    assert metrics.roc_auc(y, p) == pytest.approx(roc_auc_score(y, p))
+    assert metrics.pr_auc(y, p) == pytest.approx(average_precision_score(y, p))
+
+
+def snapshot_rows(prices, quote=40.0, pool="P", start="2026-01-02") -> pd.DataFrame:
+    n = len(prices)
+    q = np.full(n, quote)
+    return pd.DataFrame({"pool_id": pool, "ts": pd.Timestamp(start) + pd.to_timedelta(np.arange(n), unit="min"),
+                         "base_reserve": q / np.asarray(prices, float), "quote_reserve": q, "price": prices,
+                         "base_decimals": 6, "quote_decimals": 9, "chain": "solana"})
+
+
+def test_round_trip_in_an_unchanged_pool_costs_exactly_the_amm_fees():
+    snaps = snapshot_rows([0.001] * 3)
+    spent, received = round_trip(snaps.iloc[0], snaps.iloc[1], 1.0)
+    rb, rq = int(snaps.base_reserve[0] * 1e6), int(40.0 * 1e9)
+    got = raydium_v4_amount_out(10**9, rq, rb)
+    back = raydium_v4_amount_out(got, rb - got, rq + 10**9)
+    assert spent == 1.0 and received == back / 1e9
+    assert 0.99 < received < 1.0  # two 0.25% fees and rounding, nothing else
+
+
+def test_backtest_holds_at_most_three_positions_and_exits_after_hold():
+    pools = pd.concat([snapshot_rows(np.linspace(0.001, 0.002, 30), pool=f"P{i}") for i in range(5)])
+    cand = pools[pools.ts == pools.ts.min()][["pool_id", "ts"]].assign(priority=[5, 4, 3, 2, 1])
+    result = backtest(cand, pools, BacktestConfig(start_balance=9.0, max_positions=3, hold=10))
+    trades = result["trades"]
+    assert list(trades.pool_id) == ["P0", "P1", "P2"]  # the highest priorities, and no fourth
+    assert (trades.exit_ts - trades.entry_ts == pd.Timedelta(minutes=10)).all()
+    assert (trades.entry_ts == pools.ts.min() + pd.Timedelta(minutes=1)).all()  # filled a snapshot later
+    assert result["net_pnl"] > 0 and trades.spent.tolist() == [3.0, 3.0, 3.0]
+
+
+def test_slippage_model_features_come_from_before_the_swap(small_world_sim):
+    w = small_world_sim
+    f = batch_features(w.pool_snapshots, w.swaps).to_pandas()
+    table = slippage_table(w.swaps, w.pool_snapshots, f)
+    assert len(table) > 0.9 * len(w.swaps)
+    assert np.isfinite(table[list(SLIPPAGE.features)].drop(columns=["volatility_10", "ret_1", "volume_spike"])).all().all()
+    # On constant product every trade pays at least the fee against the mid, and exactly the fee as size -> 0.
+    assert (table.realised_slippage >= table.trade_fee - 1e-6).mean() > 0.999
+    np.testing.assert_allclose(cp_slippage(np.array([0.0, 1.0]), np.array([0.0025, 0.0])), [0.0025, 0.5])
+
+
+def test_no_model_input_reads_the_hidden_truth():
+    """Truth (fates, archetypes) is for evaluation; the code that builds model inputs never touches it."""
+    sources = [*ROOT.glob("quant/features/*.py"), ROOT / "quant/labels.py", *ROOT.glob("quant/models/*.py"),
+               ROOT / "assets/features.py", ROOT / "assets/models.py"]
+    offenders = [str(p.relative_to(ROOT)) for p in sources if "truth" in p.read_text()]
+    assert offenders == []
