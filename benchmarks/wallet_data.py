@@ -72,8 +72,8 @@ def _pools(rng, n: int) -> pd.DataFrame:
 
 def _chunk(rng, lo: int, n: int, trips_per_wallet: float, pools: pd.DataFrame):
     wallet, chain = _addresses(rng, n)
-    # Heavy-tailed activity with a floor, so nearly every wallet trades (Lomax(3) has mean 1/2).
-    trips = rng.poisson(trips_per_wallet * (0.3 + 0.7 * 2 * rng.pareto(3.0, n)))
+    # Every wallet trades at least once; the rest is heavy-tailed (Lomax(3) has mean 1/2).
+    trips = 1 + rng.poisson((trips_per_wallet - 1) * 2 * rng.pareto(3.0, n))
     w = np.repeat(np.arange(n), trips)
     pool = rng.integers(0, len(pools), len(w))
     entry = pools.open_s.to_numpy()[pool] + rng.exponential(3 * 3600, len(w)).astype(np.int64)
@@ -100,8 +100,10 @@ def _chunk(rng, lo: int, n: int, trips_per_wallet: float, pools: pd.DataFrame):
         "fee": 0.0,
     })
     hubs = solana_pubkeys(np.random.default_rng(0), 8)  # the same eight exchanges in every chunk
-    patron = rng.random(n) < 0.02
-    funder = np.where(patron, wallet[np.maximum(np.arange(n) - 1, 0)], hubs[rng.integers(0, 8, n)])
+    # 2% of wallets come in groups of four funded by the group's first wallet: shared-funder clusters.
+    leader = np.arange(n) // 4 * 4
+    patron = (rng.random(n // 4 + 1) < 0.02)[np.arange(n) // 4] & (np.arange(n) != leader)
+    funder = np.where(patron, wallet[leader], hubs[rng.integers(0, 8, n)])
     transfers = pd.DataFrame({"ts": pd.to_datetime(T0 + rng.integers(0, 86_400, n), unit="s"), "chain": chain,
                               "from_address": funder, "to_address": wallet, "amount": rng.lognormal(0, 1, n),
                               "fee": 0.0})

@@ -8,11 +8,14 @@ from assets.evaluation import model_evaluation, model_promotion
 from assets.features import pool_features, pool_labels
 from assets.market_data import market_assets
 from assets.models import model_assets
+from assets.wallet_evaluation import wallet_evaluation
+from assets.wallets import funding_graph, wallet_profiles, wallet_scores
 from orchestration.environment import get_environment, resources_for
 from orchestration.jobs import daily_ingest_schedule, ingest_market_job, nightly_retrain_schedule, retrain_job
 
 defs = dg.Definitions(
-    assets=[*market_assets, pool_features, pool_labels, *model_assets, model_evaluation, model_promotion],
+    assets=[*market_assets, pool_features, pool_labels, *model_assets, model_evaluation, model_promotion,
+            wallet_profiles, funding_graph, wallet_scores, wallet_evaluation],
     jobs=[ingest_market_job, retrain_job],
     schedules=[daily_ingest_schedule, nightly_retrain_schedule],
     resources=resources_for(get_environment()),

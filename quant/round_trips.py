@@ -46,6 +46,6 @@ def pair_fifo(group_new: np.ndarray, is_buy: np.ndarray) -> Pairing:
     buys_before_group = buys_through[start[sell_row]] - is_buy[start[sell_row]]
     del buys_through, start
     buy_row = np.flatnonzero(is_buy)[buys_before_group + k - 1]
-    exit_of_row = np.full(n, -1, np.int64)
+    exit_of_row = np.full(n, -1, np.int32 if n < 2**31 else np.int64)
     exit_of_row[buy_row] = sell_row
     return Pairing(buy_row=buy_row, sell_row=sell_row, exit_of_row=exit_of_row)

@@ -27,9 +27,14 @@ from quant.scanner_rules import (
     specialization_score,
     structure_score,
     viral,
+    with_sizing,
 )
 
 STAGES = ("basic_validation", "risk_behaviour", "full_score")
+INPUT = ["wallet", "chain", "address_valid", "trades", "buys", "round_trips", "age_days", "categories",
+         "top_category_share", "snipe_share", "copies_per_buy", "post_loss_instances", "post_loss_ratios",
+         "post_win_ratios", "wash_score", "drawdown_share", "avg_hold_s", "win_rate", "profit_per_trade",
+         "early_entry_share", "rug_escape_share"]
 OUTPUT = ["wallet", "chain", "stage", "classification", "score", "confidence", "decided_by", "reasons", "viral",
           "specialization_score", "risk_score", "structure_score"]
 
@@ -65,13 +70,13 @@ def scan(profiles: pl.DataFrame, cfg: ScannerConfig | None = None) -> ScanResult
     if "address_valid" not in profiles.columns:  # profiles check it once per wallet; others get it here
         profiles = profiles.with_columns(address_valid=pl.Series(
             valid_addresses(profiles["chain"].to_pandas(), profiles["wallet"].to_pandas())))
-    df = profiles
+    df = profiles.select(INPUT)  # what the rules read: the PnL series and the rest stay behind
     df, out = _apply_rules(df.with_columns(viral=viral(cfg)), STAGE1, cfg, "basic_validation", prior=None)
     done.append(out)
     result.stages.append(StageReport(STAGES[0], len(df) + len(out), len(out), time.perf_counter() - t))
 
     t = time.perf_counter()
-    df, out = _apply_rules(df, STAGE2, cfg, "risk_behaviour", prior="reasons")
+    df, out = _apply_rules(with_sizing(df, cfg), STAGE2, cfg, "risk_behaviour", prior="reasons")
     done.append(out)
     result.stages.append(StageReport(STAGES[1], len(df) + len(out), len(out), time.perf_counter() - t))
 
@@ -95,7 +100,7 @@ def _apply_rules(df: pl.DataFrame, rules: tuple[Rule, ...], cfg: ScannerConfig, 
                                     .otherwise(pl.lit("no ")), pl.lit("copies_per_buy="),
                                     pl.col("copies_per_buy").round(2).cast(pl.Utf8).fill_null("na")]))
     parts = ([pl.col(prior)] if prior else []) + trail
-    df = df.with_columns(fails).with_columns(reasons=pl.concat_str(parts, separator="; "))
+    lazy = df.lazy().with_columns(fails).with_columns(reasons=pl.concat_str(parts, separator="; "))
     decided = pl.lit(None, pl.Utf8)
     conf = pl.lit(None, pl.Float64)
     for i, r in reversed(list(enumerate(rules))):  # the first failing rule wins
@@ -103,13 +108,15 @@ def _apply_rules(df: pl.DataFrame, rules: tuple[Rule, ...], cfg: ScannerConfig, 
         decided = pl.when(f).then(pl.lit(r.code)).otherwise(decided)
         c = pl.lit(1.0) if r.fact else evidence(cfg) * (0.5 + 0.5 * r.margin(cfg))
         conf = pl.when(f).then(c).otherwise(conf)
-    df = df.with_columns(decided_by=decided, confidence=conf)
+    # Lazy, so polars evaluates the rules once and in parallel; one collect for both halves.
+    df = lazy.with_columns(decided_by=decided, confidence=conf).collect()
     drop = [f"_f{i}" for i in range(len(rules))]
-    rejected = df.filter(pl.col("decided_by").is_not_null()).drop(drop).with_columns(
+    # Only the output columns of the rejected are copied: at a million wallets every copy of the inputs counts.
+    rejected = df.lazy().filter(pl.col("decided_by").is_not_null()).with_columns(
         stage=pl.lit(stage), classification=pl.lit("REJECT"), score=pl.lit(None, pl.Float64),
         specialization_score=pl.lit(None, pl.Float64), risk_score=pl.lit(None, pl.Float64),
-        structure_score=pl.lit(None, pl.Float64))
-    passed = df.filter(pl.col("decided_by").is_null()).drop([*drop, "decided_by", "confidence"])
+        structure_score=pl.lit(None, pl.Float64)).select(OUTPUT).collect()
+    passed = df.lazy().filter(pl.col("decided_by").is_null()).drop([*drop, "decided_by", "confidence"]).collect()
     return passed, rejected
 
 

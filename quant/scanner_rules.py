@@ -1,4 +1,5 @@
-"""Every scanner rule, defined once, as polars expressions over wallet profiles.
+"""Every scanner rule, defined once, as polars expressions over wallet profiles (stage 2 and the score read
+the sizing columns that `with_sizing` adds).
 
 A rule names what it measured (`shown`, the value put in the audit trail), when it rejects (`fails`), and how
 far past its threshold the wallet was (`margin`, 0 at the threshold, 1 when clearly past: confidence rises
@@ -39,33 +40,32 @@ def _rel(value: pl.Expr, threshold: float, scale: float | None = None) -> pl.Exp
     return ((value - threshold).abs() / max(scale, 1e-9)).clip(0, 1).fill_null(0)
 
 
-def chase_share(ratios: str, multiple: float) -> pl.Expr:
-    """Share of next stakes above `multiple` times the previous trade's (null when there were none)."""
-    return C(ratios).list.eval(pl.element() > multiple).list.mean()
+def with_sizing(df: pl.DataFrame, cfg: ScannerConfig) -> pl.DataFrame:
+    """Add PILLAR 2's measures, computed once from the post-trade stake ratios (see `chase_excess_low`)."""
+    m = cfg.martingale_threshold
+    counts = df.with_columns(
+        _k_loss=C("post_loss_ratios").list.eval(pl.element() > m).list.sum().fill_null(0),
+        _n_loss=C("post_loss_ratios").list.len().fill_null(0),
+        _k_win=C("post_win_ratios").list.eval(pl.element() > m).list.sum().fill_null(0),
+        _n_win=C("post_win_ratios").list.len().fill_null(0))
+    return counts.with_columns(sizing_columns(cfg)).drop("_k_loss", "_n_loss", "_k_win", "_n_win")
 
 
-def chase_excess(cfg: ScannerConfig) -> pl.Expr:
-    """PILLAR 2's measure: chasing after losses, less `martingale_baseline_weight` times the same share after
-    wins (a wallet's ordinary size swings; weight 0 gives the published rule as it stands)."""
-    after_win = chase_share("post_win_ratios", cfg.martingale_threshold).fill_null(0)
-    return chase_share("post_loss_ratios", cfg.martingale_threshold) - cfg.martingale_baseline_weight * after_win
-
-
-def _smoothed(ratios: str, multiple: float) -> tuple[pl.Expr, pl.Expr]:
-    """Chase share with one pseudo-chase and one pseudo-non-chase (never exactly 0 or 1), and its count."""
-    k = C(ratios).list.eval(pl.element() > multiple).list.sum().fill_null(0)
-    n = C(ratios).list.len().fill_null(0)
-    return (k + 1) / (n + 2), n
-
-
-def chase_excess_low(cfg: ScannerConfig) -> pl.Expr:
-    """The excess less `martingale_z` standard errors of it: chasing must exceed the limit beyond what a
-    sample this small could show by chance (z = 0 judges the point estimate alone)."""
-    p_loss, n_loss = _smoothed("post_loss_ratios", cfg.martingale_threshold)
-    p_win, n_win = _smoothed("post_win_ratios", cfg.martingale_threshold)
+def sizing_columns(cfg: ScannerConfig) -> list[pl.Expr]:
+    """chase_after_loss / chase_after_win: share of next stakes above `martingale_threshold` times the last;
+    chase_excess: after losses less `martingale_baseline_weight` times after wins (a wallet's ordinary size
+    swings; weight 0 gives the published rule as stated); chase_excess_low: that less `martingale_z` standard
+    errors, so chasing must beat the limit beyond what a sample this small shows by chance (shares smoothed
+    with one pseudo-count each way for the error)."""
+    k_l, n_l, k_w, n_w = C("_k_loss"), C("_n_loss"), C("_k_win"), C("_n_win")
+    after_loss = pl.when(n_l > 0).then(k_l / n_l)
+    after_win = pl.when(n_w > 0).then(k_w / n_w)
     w = cfg.martingale_baseline_weight
-    se = (p_loss * (1 - p_loss) / n_loss.clip(1) + w * w * p_win * (1 - p_win) / (n_win + 2)).sqrt()
-    return chase_excess(cfg) - cfg.martingale_z * se
+    excess = after_loss - w * after_win.fill_null(0)
+    p_l, p_w = (k_l + 1) / (n_l + 2), (k_w + 1) / (n_w + 2)
+    se = (p_l * (1 - p_l) / n_l.clip(1) + w * w * p_w * (1 - p_w) / (n_w + 2)).sqrt()
+    return [after_loss.alias("chase_after_loss"), after_win.alias("chase_after_win"), excess.alias("chase_excess"),
+            (excess - cfg.martingale_z * se).alias("chase_excess_low")]
 
 
 STAGE1 = (
@@ -88,13 +88,10 @@ STAGE1 = (
 STAGE2 = (
     # PILLAR 2: martingale sizing after losses.
     Rule("MARTINGALE", lambda c: (C("post_loss_instances") >= c.martingale_min_instances)
-         & (chase_excess_low(c) > c.martingale_limit),
-         lambda c: _shown("chase_after_loss=", chase_share("post_loss_ratios", c.martingale_threshold).round(3)
-                          .cast(pl.Utf8).fill_null("na"), " after_win=",
-                          chase_share("post_win_ratios", c.martingale_threshold).round(3).cast(pl.Utf8).fill_null("na"),
-                          " n=", C("post_loss_instances").cast(pl.Utf8), " excess_low=",
-                          chase_excess_low(c).round(3).cast(pl.Utf8).fill_null("na")),
-         lambda c: _rel(chase_excess_low(c), c.martingale_limit)),
+         & (C("chase_excess_low") > c.martingale_limit),
+         lambda c: _shown("chase_after_loss=", _num("chase_after_loss"), " after_win=", _num("chase_after_win"),
+                          " n=", C("post_loss_instances").cast(pl.Utf8), " excess_low=", _num("chase_excess_low")),
+         lambda c: _rel(C("chase_excess_low"), c.martingale_limit)),
     # Trading the same pools against wallets that share its funding (a cluster from the funding graph).
     Rule("WASH_TRADING", lambda c: C("wash_score").cast(pl.Float64).fill_null(0) >= c.wash_score_limit,
          lambda c: _shown("wash_score=", _num("wash_score")), lambda c: _rel(C("wash_score"), c.wash_score_limit)),
@@ -125,7 +122,7 @@ def risk_score(cfg: ScannerConfig) -> pl.Expr:
     """Win rate, profit per trade, drawdown and sizing discipline, equally weighted."""
     profit = (0.5 + C("profit_per_trade") / (2 * cfg.target_profit_per_trade)).clip(0, 1)
     drawdown = 1 - (C("drawdown_share") / cfg.max_drawdown_share).clip(0, 1)
-    discipline = 1 - (chase_excess(cfg).fill_null(0) / cfg.martingale_limit).clip(0, 1)
+    discipline = 1 - (C("chase_excess").fill_null(0) / cfg.martingale_limit).clip(0, 1)
     return pl.mean_horizontal(C("win_rate").fill_null(0), profit.fill_null(0), drawdown.fill_null(0), discipline)
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import polars as pl
 
 from quant.scanner_config import ScannerConfig
-from quant.scanner_rules import STAGE2, Rule
+from quant.scanner_rules import STAGE2, Rule, with_sizing
 
 RULES = {r.code: r for r in STAGE2}
 
@@ -49,8 +49,9 @@ def evaluate_scanner(profiles: pl.DataFrame, scores: pl.DataFrame, truth_wallets
                                                     int(smart.sum())),
         "target_archetypes": calls[target].archetype.value_counts().to_dict(),
     }
+    sized = with_sizing(profiles, cfg)
     for code, archetype in (("MARTINGALE", "martingale"), ("MARKET_MAKER", "market_maker")):
-        flags = rule_flags(profiles, RULES[code], cfg)
+        flags = rule_flags(sized, RULES[code], cfg)
         stats = precision_recall(flags, arche == archetype)
         stats["rejected_by_rule_in_funnel"] = int((calls.decided_by == code).sum())
         out[code.lower()] = stats

@@ -106,10 +106,9 @@ def realised_curve(wid, entry, exit_t, stake, ret, n_w: int) -> Curve:
     return Curve(wid=wid, exit_t=exit_t, stake=stake, ret=ret, per_wallet=per_wallet)
 
 
-def post_trade_sizing(buys: tuple[np.ndarray, np.ndarray, np.ndarray], curve: Curve, n_w: int,
-                      chase_multiple: float) -> dict:
+def post_trade_sizing(buys: tuple[np.ndarray, np.ndarray, np.ndarray], curve: Curve, n_w: int) -> dict:
     """After each closed round trip, the wallet's next buy (in any pool) as a multiple of that trip's stake:
-    the lists after losses and after wins, and the share of post-loss buys above `chase_multiple`."""
+    the lists after losses and after wins (the scanner's PILLAR 2 reads them, see scanner_rules)."""
     b_wid, b_t, b_quote = buys
     keys = b_wid.astype(np.int64) << 32 | b_t
     query = curve.wid.astype(np.int64) << 32 | curve.exit_t
@@ -122,10 +121,6 @@ def post_trade_sizing(buys: tuple[np.ndarray, np.ndarray, np.ndarray], curve: Cu
         counts = segments.group_count(curve.wid[kept], n_w)
         out[f"{name}_instances"] = counts
         out[f"{name}_ratios"] = _lists(np.r_[0, np.cumsum(counts)].astype(np.int64), ratio[kept].astype(np.float32))
-    lost = ok & (curve.ret < 0)
-    chases = segments.group_sum((ratio[lost] > chase_multiple).astype(float), curve.wid[lost], n_w)
-    counts = out["post_loss_instances"]
-    out["post_loss_chase_share"] = np.where(counts > 0, chases / np.maximum(counts, 1), np.nan)
     return out
 
 

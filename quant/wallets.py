@@ -21,6 +21,7 @@ from quant import segments
 from quant.addresses import valid_addresses
 from quant.round_trips import pair_fifo
 from quant.scanner_config import ScannerConfig
+from quant.scanner_rules import with_sizing
 from quant.wallet_signals import (
     NEVER,
     category_focus,
@@ -94,13 +95,17 @@ def build_profiles(con: duckdb.DuckDBPyConnection, cfg: ScannerConfig | None = N
     categories, top_category, top_share = category_focus(wid, pool_code[pid], quote, category_names, n_w)
     buys = segments.group_count(wid[is_buy], n_w)
     delay = t[is_buy] - open_t[pid[is_buy]]
-    share = lambda hit: np.where(buys > 0, segments.group_sum(hit.astype(float), wid[is_buy], n_w)  # noqa: E731
-                                 / np.maximum(buys, 1), np.nan)
-    exit_t = np.where(pairs.exit_of_row >= 0, t[np.maximum(pairs.exit_of_row, 0)], NEVER)
-    exposed = is_buy & (collapse_t[pid] != NEVER) & (t < collapse_t[pid])
-    escaped = exposed & (exit_t < collapse_t[pid])
+    buyer = wid[is_buy]
+    early_share, snipe_share = (np.where(buys > 0, segments.group_sum((delay <= w).astype(float), buyer, n_w)
+                                         / np.maximum(buys, 1), np.nan)
+                                for w in (cfg.early_entry_s, cfg.snipe_window_s))
+    del buyer
+    exposed = np.flatnonzero(is_buy & (collapse_t[pid] != NEVER) & (t < collapse_t[pid]))
+    exit_row = pairs.exit_of_row[exposed]
+    escaped = exposed[(exit_row >= 0) & (t[np.maximum(exit_row, 0)] < collapse_t[pid[exposed]])]
     rug_exposures = segments.group_count(wid[exposed], n_w)
     rug_escapes = segments.group_count(wid[escaped], n_w)
+    del exposed, exit_row, escaped, delay
     clock("activity")
 
     b, s = pairs.buy_row, pairs.sell_row
@@ -110,25 +115,27 @@ def build_profiles(con: duckdb.DuckDBPyConnection, cfg: ScannerConfig | None = N
 
     buy_rows = np.flatnonzero(is_buy)
     by_time = buy_rows[segments.packed_order(wid[buy_rows], t[buy_rows])]
-    sizing = post_trade_sizing((wid[by_time], t[by_time], quote[by_time]), curve, n_w, cfg.martingale_threshold)
+    sizing = post_trade_sizing((wid[by_time], t[by_time], quote[by_time]), curve, n_w)
+    performance = curve.per_wallet
+    group_new = segments.group_starts(wid, pid)
+    trades, n_pools = segments.group_count(wid, n_w), segments.group_count(wid[group_new], n_w)
+    as_of_t = (int(pd.Timestamp(as_of).timestamp()) - t0) if as_of is not None else int(t.max())
+    del buy_rows, by_time, curve, pairs, b, s, ret, wid, pid, t, quote, base, is_buy, group_new
     clock("post_trade_sizing")
 
     funding = funding_sources(con, t0, cfg.hub_min_recipients)
     clock("funding")
 
-    as_of_t = (int(pd.Timestamp(as_of).timestamp()) - t0) if as_of is not None else int(t.max())
     first_seen = np.fmin(first_trade.astype(np.float64), funding.pop("funded_t"))
     figures = pl.DataFrame({
-        "trades": segments.group_count(wid, n_w),
-        "buys": buys, "pools": segments.group_count(wid[segments.group_starts(wid, pid)], n_w),
+        "trades": trades, "buys": buys, "pools": n_pools,
         "categories": categories, "top_category": top_category, "top_category_share": top_share,
         "first_seen": _to_time(first_seen + t0), "last_seen": _to_time(last_trade + t0),
         "age_days": (as_of_t - first_seen) / 86_400.0,
-        **curve.per_wallet, **sizing,
+        **performance, **sizing,
         "copier_count": copier_count, "copy_baseline": copy_baseline,
         "copies_per_buy": np.where(buys > 0, (copier_count - copy_baseline) / np.maximum(buys, 1), np.nan),
-        "early_entry_share": share(delay <= cfg.early_entry_s),
-        "snipe_share": share(delay <= cfg.snipe_window_s),
+        "early_entry_share": early_share, "snipe_share": snipe_share,
         "rug_exposures": rug_exposures,
         "rug_escape_share": np.where(rug_exposures > 0, rug_escapes / np.maximum(rug_exposures, 1), np.nan),
     }, nan_to_null=True)
@@ -138,6 +145,8 @@ def build_profiles(con: duckdb.DuckDBPyConnection, cfg: ScannerConfig | None = N
     out = out.with_columns(address_valid=pl.Series(valid_addresses(names["chain"].to_pandas(),
                                                                    names["wallet"].to_pandas())))
     clock("addresses")
+    out = with_sizing(out, cfg)  # how often the next stake after a loss (and a win) was > 1.5x: PILLAR 2's own
+    clock("sizing")
     return out
 
 

@@ -77,7 +77,7 @@ def test_category_focus_by_volume(profiles):
 def test_post_loss_and_post_win_sizing(profiles):
     a = profiles.loc[A]
     assert a.post_loss_instances == 1 and list(a.post_loss_ratios) == pytest.approx([1.75])
-    assert a.post_loss_chase_share == pytest.approx(1.0)
+    assert a.chase_after_loss == pytest.approx(1.0) and a.chase_after_win == pytest.approx(1.0)
     assert a.post_win_instances == 1 and list(a.post_win_ratios) == pytest.approx([2.0])
 
 
