@@ -10,7 +10,7 @@ from resources import ChainSource, Warehouse
 # What the default world must show. TARGET precision follows the 3% false-positive rate hand-tuned scanners
 # claim (MARKET_FACTS.md); the others are floors that a working rule clears with margin on the default world.
 THRESHOLDS = {
-    "target_precision": 0.90,
+    "target_precision": 0.97,
     "smart_money_recall": 0.40,
     "martingale_precision": 0.70,
     "martingale_recall": 0.70,

@@ -49,3 +49,14 @@ def test_wallet_evaluation_reports_figures_against_truth(built):
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()
               if e.asset_key.path[-1] == "wallet_evaluation"}
     assert len(checks) == len(THRESHOLDS) + 1
+
+
+def test_invalid_addresses_are_quarantined_with_the_reason(built, dagster_resources):
+    _, warehouse = built
+    with warehouse.get_connection() as con:  # a row that bypassed ingestion's contract
+        con.execute("INSERT INTO swaps SELECT * REPLACE ('not-a-solana-key' AS wallet, tx_id || 'x' AS tx_id) "
+                    "FROM swaps WHERE chain = 'solana' LIMIT 1")
+    assert dg.materialize([wallet_profiles], resources=dagster_resources).success
+    rows = warehouse.query("SELECT reason, row_json FROM quarantine WHERE table_name = 'wallet_profiles'")
+    assert len(rows) == 1 and rows.reason[0].startswith("invalid_address")
+    assert "not-a-solana-key" in rows.row_json[0]
