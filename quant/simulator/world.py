@@ -81,24 +81,33 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
         parts.append(flows.pool_flow(cfg, p, p.Index, end_ts, retail[c], retail_p[c], linked,
                                      arbs[c] if len(arbs[c]) else retail[c], target, ids))
     market = agents.Market(cfg, pools, t0, end_ts)
-    planned = Events.concat(parts + [agents.plan_agents(cfg, market, wallets, ids)])
+    parts.append(agents.plan_agents(cfg, market, wallets, ids))
+    planned = Events.concat(parts)
+    del parts
 
     # Chasers judge their losses on new pools only, so the price pass before planning them skips the
     # long-lived established pools (the busiest, and the slowest to execute).
     new_pools = ~pools.established.to_numpy()[planned.pool]
-    pre = _run(planned.take(np.flatnonzero(new_pools)), pools, base0, quote0, ids, end_ts)
-    price_at = _price_lookup(pre, pools, t0)
+    price_at = _price_lookup(_run([planned.take(np.flatnonzero(new_pools))], pools, base0, quote0, ids, end_ts),
+                             pools, t0)
     chasers = agents.plan_martingale(cfg, market, wallets, ids, price_at)
-    ev, ex = _run(Events.concat([planned, chasers]), pools, base0, quote0, ids, end_ts, keep_raw)
+    del price_at  # frees the pre-pass
+    # Hand the event batches over (not a copy) so each is freed once merged: memory is the limit here.
+    batches = [planned, chasers]
+    del planned, chasers
+    ev, ex = _run(batches, pools, base0, quote0, ids, end_ts, keep_raw)
 
     swaps = _swaps_table(cfg, ev, ex, pools, wallets)
     snapshots = _snapshots(cfg, ev, ex, pools, base0, quote0, t0, end_ts)
-    first_seen = np.zeros(len(wallets), np.int64)
     traded = ex["side"] >= 0
-    np.maximum.at(first_seen, ev.wallet[traded], 0)
     first = np.full(len(wallets), np.iinfo(np.int64).max)
     np.minimum.at(first, ev.wallet[traded], ev.ts[traded])
     first_seen = np.where(first == np.iinfo(np.int64).max, 0, first)
+    liq = ev.kind == REMOVE_LIQUIDITY
+    liquidity = pd.DataFrame({"ts": _to_time(ev.ts[liq]), "pool_id": pools.pool_id.to_numpy()[ev.pool[liq]],
+                              "fraction_removed": ev.amount[liq]})
+    raw = {"events": ev, "executed": ex, "base0": base0, "quote0": quote0} if keep_raw else {}
+    del ev, ex, traded, liq
     transfers = build_transfers(cfg, wallets, first_seen, t0, end_ts)
     addr = wallets.address.to_numpy()
     transfers_table = pd.DataFrame({
@@ -107,9 +116,6 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
         "from_address": addr[transfers.from_idx.to_numpy()], "to_address": addr[transfers.to_idx.to_numpy()],
         "amount": transfers.amount.to_numpy(), "fee": transfers.fee.to_numpy(),
     })
-    liq = ev.kind == REMOVE_LIQUIDITY
-    liquidity = pd.DataFrame({"ts": _to_time(ev.ts[liq]), "pool_id": pools.pool_id.to_numpy()[ev.pool[liq]],
-                              "fraction_removed": ev.amount[liq]})
     cex["ts"] = _to_time(cex.ts.to_numpy())
     truth = Truth(
         wallets=wallets[["address", "chain", "archetype", "home_category", "ring_id", "insider_group"]].copy(),
@@ -118,7 +124,6 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
         shift_ts=None if cfg.regime_shift is None else t0 + cfg.regime_shift.day * DAY_S,
     )
     truth.pools["creator"] = np.where(pools.creator >= 0, addr[np.maximum(pools.creator, 0)], None)
-    raw = {"events": ev, "executed": ex, "base0": base0, "quote0": quote0} if keep_raw else {}
     return World(cfg, snapshots, swaps, transfers_table, cex, liquidity, truth, raw)
 
 
@@ -141,17 +146,21 @@ def _raw(tokens: np.ndarray, decimals: int, chain: str) -> np.ndarray:
     return np.floor(tokens * 1e9).astype(np.int64).astype(object) * 10 ** (decimals - 9)
 
 
+TX_CHUNK = 1_000_000
 CHUNK_EVENTS = 4_000_000  # pools are executed in groups of about this many events, to bound memory
 
 
-def _run(ev: Events, pools: pd.DataFrame, base0: dict, quote0: dict, ids: PositionIds, end_ts: int,
+def _run(batches: list[Events], pools: pd.DataFrame, base0: dict, quote0: dict, ids: PositionIds, end_ts: int,
          keep_raw: bool = False) -> tuple[Events, dict]:
     """Sort events by pool and time and execute each chain through its venue's exact AMM.
 
     Pools are independent once their events are planned, so they run in chunks: the raw integer arrays
     (Python ints on EVM) of one chunk at a time. `keep_raw` keeps them, in one chunk, for tests."""
-    ev = ev.take(np.lexsort((ev.kind, ev.ts, ev.pool)))
-    ev = ev.take(np.flatnonzero(ev.ts < end_ts))
+    ev = Events.concat(batches)
+    batches.clear()
+    order = np.lexsort((ev.kind, ev.ts, ev.pool))
+    ev = ev.take(order[ev.ts[order] < end_ts])
+    del order
     n = len(ev)
     row_of_pos = np.full(ids.next, -1, np.int64)
     is_buy = ev.pos_id >= 0
@@ -237,7 +246,9 @@ def _tx_ids(cfg: WorldConfig, what: str, chain: np.ndarray) -> pd.Series:
     parts, rows = [], []
     for c, make in (("solana", solana_signatures), ("evm", evm_tx_hashes)):
         where = np.flatnonzero(chain == c)
-        parts.append(make(stream(cfg.seed, f"tx-{what}-{c}"), len(where), as_arrow=True))
+        rng = stream(cfg.seed, f"tx-{what}-{c}")
+        # Fixed-size chunks bound the digit matrices' memory and keep ids prefix-stable.
+        parts += [make(rng, min(TX_CHUNK, len(where) - i), as_arrow=True) for i in range(0, len(where), TX_CHUNK)]
         rows.append(where)
     order = np.argsort(np.concatenate(rows), kind="stable")
     ids = pa.concat_arrays(parts).take(pa.array(order))
@@ -258,7 +269,7 @@ def _swaps_table(cfg: WorldConfig, ev: Events, ex: dict, pools: pd.DataFrame, wa
         "side": np.array(["buy", "sell"], dtype=object)[side], "amount_in": a_in, "amount_out": a_out,
         "reserve_base_before": ex["base_before"][t], "reserve_quote_before": ex["quote_before"][t],
         "price": price, "fee": ex["fee"][t],
-    })
+    }, copy=False)
     # Ids are drawn in time order, so a longer window appends ids instead of renaming earlier swaps.
     df.insert(0, "tx_id", _tx_ids(cfg, "swap", df.chain.to_numpy()))
     return df
