@@ -49,6 +49,7 @@ def sample(small_world_sim):
 
 
 def assert_same(a: pd.DataFrame, b: pd.DataFrame, tol: float = 1e-9) -> None:
+    a, b = (x.sort_values(["pool_id", "ts"]).reset_index(drop=True) for x in (a, b))
     assert list(a.pool_id) == list(b.pool_id) and list(a.ts) == list(b.ts)
     for f in FEATURES:
         x, y = a[f].to_numpy(float), b[f].to_numpy(float)
@@ -70,7 +71,8 @@ def test_no_look_ahead_when_later_data_is_appended(sample):
     cut = snaps.ts.min() + (snaps.ts.max() - snaps.ts.min()) / 2
     early = batch_features(snaps[snaps.ts <= cut], swaps[swaps.ts <= cut]).to_pandas()
     full = batch_features(snaps, swaps).to_pandas()
-    full_early = full[full.ts <= cut].reset_index(drop=True)
+    early = early.sort_values(["pool_id", "ts"]).reset_index(drop=True)
+    full_early = full[full.ts <= cut].sort_values(["pool_id", "ts"]).reset_index(drop=True)
     assert len(early) == len(full_early) > 0
     for f in FEATURES:  # bit for bit: the later rows change nothing before them
         np.testing.assert_array_equal(early[f].to_numpy(), full_early[f].to_numpy(), err_msg=f)
