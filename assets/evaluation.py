@@ -42,7 +42,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig, 
     start = EvalConfig().backtest.start_balance
     png = equity_png({k: v["equity"] for k, v in trading.items()}, start,
                      f"Held-out {window.test_start:%Y-%m-%d} to {window.test_end:%Y-%m-%d}, Solana pools, {start:g} SOL")
-    plot_path = Path(model_registry.root) / "evaluation" / f"equity-{context.run.run_id}.png"
+    plot_path = Path(model_registry.root) / "_evaluation" / f"equity-{context.run.run_id}.png"
     plot_path.parent.mkdir(parents=True, exist_ok=True)
     plot_path.write_bytes(png)
     pnl = pd.DataFrame({k: {"net_pnl_sol": v["net_pnl"], "trades": v["n_trades"], "win_rate": v["win_rate"],

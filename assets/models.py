@@ -61,7 +61,7 @@ def holdout_metrics(spec: ModelSpec, holdout: pd.DataFrame, pred: np.ndarray, tr
         y = holdout[spec.target].to_numpy()
         return {"roc_auc": metrics.roc_auc(y, pred), "pr_auc": metrics.pr_auc(y, pred),
                 "brier": metrics.brier(y, pred), "base_rate_brier": metrics.brier(y, np.full(len(y), train_rate)),
-                "holdout_positive_rate": float(y.mean())}
+                "positive_rate": float(y.mean())}
     realised = holdout.realised_slippage.to_numpy()
     return {"mae": float(np.mean(np.abs(holdout.cp_estimate + pred - realised))),
             "constant_product_mae": float(np.mean(np.abs(holdout.cp_estimate - realised)))}

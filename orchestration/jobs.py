@@ -20,7 +20,9 @@ daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
 # windows of days already stored. The job targets one partition; the unpartitioned models read every day.
 retrain_job = dg.define_asset_job(
     "retrain", partitions_def=daily_partitions,
-    selection=dg.AssetSelection.groups("features", "models", "evaluation"),
+    # Named, not by group: other teams' assets share the evaluation group and have their own jobs.
+    selection=dg.AssetSelection.assets("pool_features", "pool_labels", "moon_model", "rug_model", "slippage_model",
+                                       "model_evaluation", "model_promotion"),
     description="Features and labels of a day, then models, evaluation and champion/challenger promotion.",
 )
 

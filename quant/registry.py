@@ -93,7 +93,10 @@ class Registry:
         return sorted(p.name for p in d.iterdir() if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit())
 
     def models(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.exists() else []
+        """Model names: directories of the root, except `_`-prefixed ones (evaluation plots live there)."""
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 
     def manifest(self, model: str, version: str) -> dict:
         path = self.root / model / version / MANIFEST

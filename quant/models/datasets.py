@@ -28,11 +28,11 @@ def slippage_table(swaps: pd.DataFrame, snapshots: pd.DataFrame, features: pd.Da
     """One row per swap: its size over the reserves of the pool's last snapshot strictly before it, that
     snapshot's features, the constant-product estimate from those reserves, and the realised slippage
     (execution price against the mid of the reserves just before the swap, fee included)."""
-    state = pl.from_pandas(snapshots[["pool_id", "ts", "base_reserve", "quote_reserve", "trade_fee"]]).join(
-        pl.from_pandas(features[["pool_id", "ts", "volatility_10", "ret_1", "volume_spike", "log_k"]]),
+    state = _pl(snapshots, ["pool_id", "ts", "base_reserve", "quote_reserve", "trade_fee"]).join(
+        _pl(features, ["pool_id", "ts", "volatility_10", "ret_1", "volume_spike", "log_k"]),
         on=["pool_id", "ts"], how="inner").rename({"ts": "snap_ts"}).sort("snap_ts")
-    sw = pl.from_pandas(swaps[["ts", "pool_id", "side", "amount_in", "amount_out", "reserve_base_before",
-                               "reserve_quote_before"]]).sort("ts")
+    sw = _pl(swaps, ["ts", "pool_id", "side", "amount_in", "amount_out", "reserve_base_before",
+                     "reserve_quote_before"]).sort("ts")
     # Strictly before: the snapshot at the swap's own second already includes it.
     joined = sw.join_asof(state, left_on="ts", right_on="snap_ts", by="pool_id", strategy="backward",
                           allow_exact_matches=False, check_sortedness=False).drop_nulls("snap_ts").to_pandas()
@@ -50,6 +50,12 @@ def slippage_table(swaps: pd.DataFrame, snapshots: pd.DataFrame, features: pd.Da
     out["realised_slippage"] = realised
     out["slippage_residual"] = realised - cp
     return out[np.isfinite(realised)].sort_values(["ts", "pool_id"], kind="stable").reset_index(drop=True)
+
+
+def _pl(df: pd.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Columns of a pandas frame in polars, times in microseconds: tables read back from DuckDB may carry
+    nanoseconds, and joins need one unit on both sides."""
+    return pl.from_pandas(df[columns]).with_columns(pl.col("ts").cast(pl.Datetime("us")))
 
 
 @dataclass(frozen=True)
