@@ -84,7 +84,6 @@ def plan_agents(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: Positio
             alive = m.alive_on(day, chain)
             parts += [
                 _smart_money(rng, m, wallets, chain, new, ids),
-                _market_makers(rng, m, wallets, chain, alive, day, ids),
                 _generalists(rng, m, wallets, chain, alive, day, ids),
                 _viral_and_copiers(rng, m, wallets, chain, new, ids),
                 _snipers(rng, m, wallets, chain, new, min(0.5 * sniper_mult, 1.0), ids),
@@ -120,19 +119,6 @@ def _smart_money(rng, m, wallets, chain, new, ids) -> Events:
         t_in + rng.exponential(60 * MIN_S, len(pool)).astype(np.int64),
     )
     return _keep(m, pool, wallet, t_in, t_out, _size(rng, chain, 8.0, len(pool), 0.5), ids)
-
-
-def _market_makers(rng, m, wallets, chain, alive, day, ids) -> Events:
-    who = _of(wallets, "market_maker", chain)
-    counts = rng.poisson(20, len(who))
-    wallet = np.repeat(who, counts)
-    w = np.array([MM_PICK_WEIGHT[f] for f in m.fate[alive]]) if len(alive) else np.empty(0)
-    pool = _choose(rng, alive, w, len(wallet))
-    if len(pool) == 0:
-        return Events.empty()
-    t_in = m.time_within(rng, pool, day)
-    t_out = t_in + 30 + rng.exponential(8 * MIN_S, len(pool)).astype(np.int64)
-    return _keep(m, pool, wallet, t_in, t_out, _size(rng, chain, 4.0, len(pool), 0.3), ids)
 
 
 def _generalists(rng, m, wallets, chain, alive, day, ids) -> Events:
@@ -193,6 +179,56 @@ def _wash_rings(rng, m, wallets, chain, alive, day, ids) -> Events:
         member = np.asarray(members)[np.arange(n) % len(members)]
         parts.append(_keep(m, np.full(n, pool), member, t_in, t_out, _size(rng, chain, 4.0, n, 0.3), ids))
     return Events.concat(parts)
+
+
+def plan_market_makers(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: PositionIds,
+                       price_at: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Events:
+    """Market makers: ~20 short round trips a day in calm moments. Their skill is timing: from candidate
+    trips (priced on the flow without them) they take ones that move under 2%, as many winners as losers
+    net of fees, so they end with a win rate near 50% and a small edge per trade."""
+    parts = []
+    for day in range(cfg.days):
+        for chain in CHAINS:
+            rng = stream(cfg.seed, "market-makers-" + chain, day)
+            who = _of(wallets, "market_maker", chain)
+            alive = m.alive_on(day, chain)
+            alive = alive[(m.fate[alive] != "established") & (m.entry_end[alive] > m.open[alive])]
+            if len(who) == 0 or len(alive) == 0:
+                continue
+            wanted = rng.poisson(20, len(who))
+            cand_wallet = np.repeat(who, wanted * 10)
+            w = np.array([MM_PICK_WEIGHT[f] for f in m.fate[alive]])
+            pool = _choose(rng, alive, w, len(cand_wallet))
+            t_in = m.time_within(rng, pool, day)
+            t_out = t_in + 30 + rng.exponential(8 * MIN_S, len(pool)).astype(np.int64)
+            # Trips end within their day: the choice then sees only that day's prices, the same in any window.
+            ok = (t_in < m.entry_end[pool]) & (t_out < m.close[pool]) & (t_out < m.t0 + (day + 1) * DAY_S)
+            ret = price_at(pool, t_out) / price_at(pool, t_in) * (1 - 2 * CHAIN_PARAMS[chain]["fee"]) - 1
+            # Winners need a margin over their own price impact and the flow planned after this pass, which
+            # together cost ~0.3-0.5% of a trip against the prices it was chosen on.
+            calm = ok & (np.abs(ret) < 0.02)
+            pick = _balanced(rng, cand_wallet, calm & (ret > 0.01), calm & (ret < 0), np.repeat(wanted, wanted * 10))
+            parts.append(positions(ids, pool[pick], cand_wallet[pick], t_in[pick], t_out[pick],
+                                   _size(rng, chain, 0.5, len(pick), 0.3)))
+    return Events.concat(parts)
+
+
+def _balanced(rng, wallet: np.ndarray, win: np.ndarray, loss: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Per wallet, k winning and k losing candidates (indices into the candidates), k = min(winners
+    available, losers available, half of what the wallet wants)."""
+    n_wallets = int(wallet.max()) + 1 if len(wallet) else 0
+    k = np.minimum(np.bincount(wallet[win], minlength=n_wallets), np.bincount(wallet[loss], minlength=n_wallets))
+    half = np.zeros(n_wallets, np.int64)
+    half[wallet] = (wanted + 1) // 2
+    k = np.minimum(k, half)
+    picked = []
+    for mask in (win, loss):
+        idx = np.flatnonzero(mask)
+        idx = idx[rng.permutation(len(idx))]
+        idx = idx[np.argsort(wallet[idx], kind="stable")]
+        rank = np.arange(len(idx)) - np.searchsorted(wallet[idx], wallet[idx])
+        picked.append(idx[rank < k[wallet[idx]]])
+    return np.sort(np.concatenate(picked))
 
 
 def plan_martingale(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: PositionIds,

@@ -85,16 +85,17 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
     planned = Events.concat(parts)
     del parts
 
-    # Chasers judge their losses on new pools only, so the price pass before planning them skips the
-    # long-lived established pools (the busiest, and the slowest to execute).
+    # Chasers and market makers decide on prices of new pools only, so the price pass before planning them
+    # skips the long-lived established pools (the busiest, and the slowest to execute).
     new_pools = ~pools.established.to_numpy()[planned.pool]
     price_at = _price_lookup(_run([planned.take(np.flatnonzero(new_pools))], pools, base0, quote0, ids, end_ts),
                              pools, t0)
     chasers = agents.plan_martingale(cfg, market, wallets, ids, price_at)
+    makers = agents.plan_market_makers(cfg, market, wallets, ids, price_at)
     del price_at  # frees the pre-pass
     # Hand the event batches over (not a copy) so each is freed once merged: memory is the limit here.
-    batches = [planned, chasers]
-    del planned, chasers
+    batches = [planned, chasers, makers]
+    del planned, chasers, makers
     ev, ex = _run(batches, pools, base0, quote0, ids, end_ts, keep_raw)
 
     swaps = _swaps_table(cfg, ev, ex, pools, wallets)
