@@ -58,6 +58,12 @@ def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig, 
             "rug_calibration": dg.MetadataValue.md(report["calibration"]["rug_model"].to_markdown(index=False, floatfmt=".4f")),
             "slippage_mae_vs_constant_product": dg.MetadataValue.json(report["slippage_mae"]),
             "backtest": dg.MetadataValue.md(_md(pnl)),
+            "backtest_rules": dg.MetadataValue.md(
+                f"Solana pools of the held-out days, {start:g} SOL, stake {start / 3:.2f} SOL, at most 3 positions. "
+                "Model: enter when P(moon) > 0.7 and P(rug) < 0.3; rule-based: the hand-written moon filter "
+                "(quant.evaluation.baselines); buy-and-hold: every pool opened in the window, balance split "
+                "evenly. Filled on Raydium v4 math (quant.amm) at the snapshot after the signal, sold 10 "
+                "snapshots later; equity is realised PnL."),
             "equity_curves": dg.MetadataValue.md(png_markdown(png, "equity curves")),
             "equity_curves_png": dg.MetadataValue.path(str(plot_path)),
             "goals": dg.MetadataValue.md("\n".join(f"- {s}" for s in statements)),
