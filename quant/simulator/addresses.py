@@ -21,7 +21,7 @@ def _as_strings(chars: np.ndarray, as_arrow: bool):
     n, width = chars.shape
     if as_arrow:
         fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(chars.tobytes())])
-        return fixed.cast(pa.binary()).cast(pa.string())
+        return fixed.cast(pa.large_binary()).cast(pa.large_string())  # 64-bit offsets: ids pass 2 GB
     return chars.view(f"S{width}").ravel().astype(str).astype(object)
 
 
