@@ -12,11 +12,14 @@ from assets.wallet_evaluation import wallet_evaluation
 from assets.wallets import funding_graph, wallet_profiles, wallet_scores
 from orchestration.environment import get_environment, resources_for
 from orchestration.jobs import daily_ingest_schedule, ingest_market_job, nightly_retrain_schedule, retrain_job
+from sensors.drift import build_drift_sensor
+from sensors.failures import build_failure_sensor
 
 defs = dg.Definitions(
     assets=[*market_assets, pool_features, pool_labels, *model_assets, model_evaluation, model_promotion,
             wallet_profiles, funding_graph, wallet_scores, wallet_evaluation],
     jobs=[ingest_market_job, retrain_job],
     schedules=[daily_ingest_schedule, nightly_retrain_schedule],
+    sensors=[build_drift_sensor(retrain_job), build_failure_sensor(retrain_job)],
     resources=resources_for(get_environment()),
 )

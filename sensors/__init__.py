@@ -1,0 +1,1 @@
+"""Sensors: signals from outside the asset graph (drift of new data, failed retraining runs)."""

@@ -1,0 +1,160 @@
+"""The drift sensor: retrain because the world changed, not only because a clock ticked, and never in a storm.
+
+Every `minimum_interval_seconds` it compares the newest day(s) of `pool_features` in the warehouse with the
+champion's reference histograms (its held-out window, `reference.features` of the manifest) on the champion's
+top features by gain, and, where labels of those days have resolved, the champion's Brier score on them with
+its held-out Brier. When PSI > `psi_threshold` on any top feature, or Brier is worse by more than
+`brier_margin`, it requests a `retrain` run of the newest day with a run key fixed by model, champion and day
+(Dagster never launches one key twice) and tags naming the reason and the figures. Otherwise it skips with
+the figures. A cooldown held in the JSON cursor ({"last_request_at", "last_run_key", "last_partition"}) keeps
+it from requesting again within `cooldown_hours` of its last request, whatever the data says.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+
+from quant.drift import PSI_ALERT, psi_table, quality_drift
+from quant.models.train import predict
+from quant.registry import Registry
+from resources import ModelRegistry, Warehouse
+
+DAY = pd.Timedelta(days=1)
+TAG = "quant/"
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    model: str = "moon_model"
+    psi_threshold: float = PSI_ALERT
+    top_features: int = 10  # the champion's features with the most total gain
+    window_days: int = 1  # newest days of features compared with the reference
+    min_rows: int = 500  # fewer rows than this and PSI is too noisy to act on
+    brier_margin: float = 0.05  # absolute Brier points worse than held out
+    cooldown_hours: float = 12.0
+
+
+@dataclass(frozen=True)
+class DriftFigures:
+    partition: str
+    champion: str
+    rows: int
+    psi: dict[str, float]  # top features, largest PSI first
+    quality: dict | None  # quality_drift on resolved labels, or None when too few have resolved
+
+    def drifted(self, s: DriftSettings) -> dict[str, float]:
+        return {f: v for f, v in self.psi.items() if v > s.psi_threshold}
+
+    def reasons(self, s: DriftSettings) -> list[str]:
+        out = []
+        if drifted := self.drifted(s):
+            out.append(f"psi>{s.psi_threshold:g} on {len(drifted)} of {len(self.psi)} top features")
+        if self.quality is not None and self.quality["brier_delta"] > s.brier_margin:
+            out.append(f"brier worse by {self.quality['brier_delta']:.4f} (> {s.brier_margin:g})")
+        return out
+
+    def summary(self, n: int = 5) -> str:
+        top = ", ".join(f"{f}={v:.3f}" for f, v in list(self.psi.items())[:n])
+        q = self.quality
+        quality = (f"brier {q['brier']:.4f} ({q['brier_delta']:+.4f} vs held-out), auc {q['roc_auc']:.4f} "
+                   f"({q['auc_delta']:+.4f}) on {q['rows']} resolved" if q else "no resolved labels to score")
+        return f"{self.champion} vs {self.partition} ({self.rows} rows): PSI {top}; {quality}"
+
+
+def top_features(registry: Registry, model: str, version: str, k: int) -> list[str]:
+    """The champion's `k` features with the most total gain (features it never split on carry none)."""
+    loaded = registry.load(model, version)
+    gain = loaded.booster.get_score(importance_type="total_gain")
+    ranked = sorted(loaded.features, key=lambda f: -gain.get(f, 0.0))
+    return [f for f in ranked if gain.get(f, 0.0) > 0][:k] or ranked[:k]
+
+
+def _newest_day(warehouse: Warehouse) -> pd.Timestamp | None:
+    try:
+        hi = warehouse.query("SELECT max(ts) AS hi FROM pool_features").hi.iloc[0]
+    except duckdb.CatalogException:  # the table appears with the first features partition
+        return None
+    return None if pd.isna(hi) else pd.Timestamp(hi).floor("D")
+
+
+def _resolved(warehouse: Warehouse, target: str, lo, hi) -> pd.DataFrame:
+    try:
+        return warehouse.query(f"SELECT f.*, l.{target} AS y FROM pool_features f JOIN pool_labels l USING (pool_id, ts) "
+                               f"WHERE f.ts >= ? AND f.ts < ? AND l.{target} IS NOT NULL ORDER BY f.ts, f.pool_id",
+                               [lo, hi])
+    except duckdb.CatalogException:  # no labels yet
+        return pd.DataFrame()
+
+
+def measure(warehouse: Warehouse, registry: Registry, s: DriftSettings) -> DriftFigures | str:
+    """The figures of the newest feature days against the champion, or why there is nothing to compare."""
+    champion = registry.champion(s.model)
+    if champion is None:
+        return f"{s.model} has no champion yet: nothing to compare against"
+    manifest = registry.manifest(s.model, champion)
+    newest = _newest_day(warehouse)
+    if newest is None:
+        return "pool_features is empty: no feature partition to compare"
+    reference_end = pd.Timestamp(manifest["training_window"]["test_end"])
+    if newest + DAY <= reference_end:
+        return (f"newest features day {newest:%Y-%m-%d} is inside {s.model}@{champion}'s reference window "
+                f"(ends {reference_end:%Y-%m-%d}): no newer data")
+    lo, hi = max(newest - (s.window_days - 1) * DAY, reference_end), newest + DAY
+    features = top_features(registry, s.model, champion, s.top_features)
+    frame = warehouse.read_window("pool_features", lo, hi)
+    if len(frame) < s.min_rows:
+        return f"{len(frame)} feature rows in [{lo:%Y-%m-%d}, {hi:%Y-%m-%d}): fewer than the {s.min_rows} needed"
+    psi = psi_table(manifest["reference"]["features"], frame, features)
+    quality = None
+    resolved = _resolved(warehouse, manifest["target"], lo, hi) if "brier" in manifest["metrics"] else pd.DataFrame()
+    if len(resolved) >= s.min_rows:
+        p = predict(registry.load(s.model, champion).booster, resolved, manifest["features"])
+        quality = quality_drift(resolved.y.to_numpy(np.float64), p, manifest["metrics"])
+    return DriftFigures(f"{newest:%Y-%m-%d}", f"{s.model}@{champion}", len(frame), psi, quality)
+
+
+def evaluate(figures: DriftFigures | str, cursor: dict, now: float, s: DriftSettings):
+    """The sensor's decision: (RunRequest or SkipReason, the new cursor)."""
+    if isinstance(figures, str):
+        return dg.SkipReason(figures), cursor
+    reasons = figures.reasons(s)
+    if not reasons:
+        return dg.SkipReason(f"no drift: {figures.summary()}"), cursor
+    last = cursor.get("last_request_at")
+    if last is not None and now - last < s.cooldown_hours * 3600:
+        return dg.SkipReason(
+            f"drift ({'; '.join(reasons)}) but in cooldown: last retrain requested {(now - last) / 3600:.2f} h ago "
+            f"({cursor.get('last_run_key')}), cooldown {s.cooldown_hours:g} h. {figures.summary()}"), cursor
+    run_key = f"drift-{figures.champion.replace('@', '-')}-{figures.partition}"
+    drifted = figures.drifted(s)
+    tags = {f"{TAG}trigger": "drift", f"{TAG}drift_reason": "; ".join(reasons),
+            f"{TAG}drift_psi": ",".join(f"{f}={v:.3f}" for f, v in drifted.items()) or "none",
+            f"{TAG}champion": figures.champion, f"{TAG}drift_rows": str(figures.rows)}
+    if figures.quality is not None:
+        tags[f"{TAG}drift_brier_delta"] = f"{figures.quality['brier_delta']:.4f}"
+    request = dg.RunRequest(run_key=run_key, partition_key=figures.partition, tags=tags)
+    return request, {**cursor, "last_request_at": now, "last_run_key": run_key, "last_partition": figures.partition}
+
+
+def build_drift_sensor(job, settings: DriftSettings = DriftSettings(), name: str = "drift_sensor",
+                       minimum_interval_seconds: int = 900) -> dg.SensorDefinition:
+    @dg.sensor(name=name, target=job, minimum_interval_seconds=minimum_interval_seconds,
+               description=f"Requests `{job.name}` when the newest features drift from {settings.model}'s reference "
+                           f"(PSI > {settings.psi_threshold:g} on a top feature, or Brier worse by "
+                           f"{settings.brier_margin:g}); cooldown {settings.cooldown_hours:g} h.")
+    def _sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, model_registry: ModelRegistry):
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        figures = measure(warehouse, model_registry.registry(), settings)
+        result, new_cursor = evaluate(figures, cursor, time.time(), settings)
+        if new_cursor != cursor:
+            context.update_cursor(json.dumps(new_cursor, sort_keys=True))
+        return result
+
+    return _sensor

@@ -1,0 +1,177 @@
+"""The drift and run-failure sensors through Dagster's sensor test contexts, on a tiny champion registered
+with the registry's own functions and feature rows written straight into a temp warehouse."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.jobs import retrain_job
+from quant.evaluation import metrics
+from quant.features import FEATURES
+from quant.models.specs import ModelSpec
+from quant.models.train import predict, reference_histograms, train_booster
+from resources import ModelRegistry, Warehouse
+from sensors.drift import DriftSettings, build_drift_sensor
+from sensors.failures import build_failure_sensor
+
+SPEC = ModelSpec("moon_model", "will_moon", FEATURES, "binary:logistic", rounds=20)
+SIGNAL = ("ret_10", "volatility_10")  # the features the synthetic target depends on: the top features by gain
+REFERENCE_DAY, NEW_DAY = pd.Timestamp("2026-01-03"), pd.Timestamp("2026-01-04")
+ROWS = 3000
+SETTINGS = DriftSettings(top_features=5, min_rows=500, cooldown_hours=12)
+
+
+def feature_rows(day: pd.Timestamp, seed: int, shift: float = 0.0, flip_labels: bool = False) -> pd.DataFrame:
+    """ROWS snapshots of one day: every feature standard normal, the SIGNAL features shifted by `shift`
+    standard deviations, and a label that rises with them (inverted when `flip_labels`)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(ROWS, len(FEATURES))), columns=list(FEATURES))
+    for f in SIGNAL:
+        frame[f] += shift
+    logit = 2.0 * (frame[SIGNAL[0]] - shift) + 1.5 * (frame[SIGNAL[1]] - shift) - 1.0
+    y = (rng.random(ROWS) < 1 / (1 + np.exp(-logit))).astype(float)
+    frame["will_moon"] = 1.0 - y if flip_labels else y
+    frame.insert(0, "ts", day + pd.to_timedelta(np.arange(ROWS) * 86_400 // ROWS, unit="s"))
+    frame.insert(0, "pool_id", [f"pool{i % 50}" for i in range(ROWS)])
+    return frame
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A champion trained on day 2 and held out on day 3 (its reference), and a warehouse with day 4."""
+    registry = ModelRegistry(root=str(tmp_path / "registry"))
+    warehouse = Warehouse(database=str(tmp_path / "warehouse.duckdb"))
+    train, holdout = feature_rows(REFERENCE_DAY - pd.Timedelta(days=1), 1), feature_rows(REFERENCE_DAY, 2)
+    booster = train_booster(SPEC, train)
+    pred = predict(booster, holdout, SPEC.features)
+    y = holdout.will_moon.to_numpy()
+    reg = registry.registry()
+    version = reg.register(SPEC.name, booster, list(FEATURES), target="will_moon",
+                           metrics={"roc_auc": metrics.roc_auc(y, pred), "brier": metrics.brier(y, pred)},
+                           training_window={"test_start": str(REFERENCE_DAY), "test_end": str(NEW_DAY)},
+                           reference=reference_histograms(holdout, FEATURES, pred))
+    reg.promote(SPEC.name, version, reason="test")
+    return {"warehouse": warehouse, "model_registry": registry}
+
+
+def store(env, frame: pd.DataFrame, labels: bool = False) -> None:
+    day = frame.ts.min().floor("D")
+    env["warehouse"].replace_window("pool_features", frame.drop(columns="will_moon"), day, day + pd.Timedelta(days=1))
+    if labels:
+        env["warehouse"].replace_window("pool_labels", frame[["pool_id", "ts", "will_moon"]], day,
+                                        day + pd.Timedelta(days=1))
+
+
+def tick(env, cursor: dict | None = None):
+    """One sensor evaluation: (its result, the cursor it leaves as a dict)."""
+    sensor = build_drift_sensor(retrain_job, SETTINGS)
+    context = dg.build_sensor_context(cursor=json.dumps(cursor) if cursor is not None else None, resources=env,
+                                      instance=dg.DagsterInstance.ephemeral())
+    result = sensor(context)
+    return result, json.loads(context.cursor) if context.cursor else None
+
+
+def test_fires_on_drifted_features_with_reason_and_figures(env):
+    store(env, feature_rows(NEW_DAY, 3, shift=1.0))
+    result, cursor = tick(env)
+    assert isinstance(result, dg.RunRequest), result
+    assert result.partition_key == "2026-01-04"
+    assert result.run_key == "drift-moon_model-v0001-2026-01-04"
+    tags = result.tags
+    assert tags["quant/trigger"] == "drift" and tags["quant/champion"] == "moon_model@v0001"
+    assert tags["quant/drift_reason"].startswith("psi>0.2 on 2 of 5 top features")
+    drifted = dict(kv.split("=") for kv in tags["quant/drift_psi"].split(","))
+    assert set(drifted) == set(SIGNAL)
+    assert all(float(v) > 0.2 for v in drifted.values())
+    assert cursor["last_run_key"] == result.run_key and cursor["last_partition"] == "2026-01-04"
+    assert abs(cursor["last_request_at"] - time.time()) < 60
+
+
+def test_skips_on_stationary_features_with_the_figures(env):
+    store(env, feature_rows(NEW_DAY, 4))
+    result, cursor = tick(env)
+    assert isinstance(result, dg.SkipReason)
+    text = result.skip_message
+    assert text.startswith("no drift: moon_model@v0001 vs 2026-01-04 (3000 rows): PSI ")
+    psis = [float(kv.split("=")[1]) for kv in text.split("PSI ")[1].split(";")[0].split(", ")]
+    assert len(psis) == 5 and max(psis) < 0.2
+    assert "no resolved labels" in text
+    assert cursor is None  # a skip leaves the cursor as it was
+
+
+def test_cooldown_walks_through_each_state(env):
+    store(env, feature_rows(NEW_DAY, 3, shift=1.0))
+    first, cursor = tick(env)  # no cursor: fires and starts the cooldown
+    assert isinstance(first, dg.RunRequest)
+    second, cursor2 = tick(env, cursor)  # drift persists, within the cooldown: skips, cursor unchanged
+    assert isinstance(second, dg.SkipReason)
+    assert "in cooldown" in second.skip_message and "cooldown 12 h" in second.skip_message
+    assert "drift-moon_model-v0001-2026-01-04" in second.skip_message and "ret_10=" in second.skip_message
+    assert cursor2 == cursor
+    expired = {**cursor, "last_request_at": time.time() - 12.5 * 3600}
+    third, cursor3 = tick(env, expired)  # cooldown over: requests again, with the same deterministic key
+    assert isinstance(third, dg.RunRequest) and third.run_key == first.run_key
+    assert cursor3["last_request_at"] > expired["last_request_at"]
+    store(env, feature_rows(NEW_DAY, 5))  # the data settles: no drift, whatever the cursor
+    fourth, cursor4 = tick(env, cursor3)
+    assert isinstance(fourth, dg.SkipReason) and fourth.skip_message.startswith("no drift")
+    assert cursor4 == cursor3
+
+
+def test_fires_on_prediction_quality_when_labels_resolve_badly(env):
+    store(env, feature_rows(NEW_DAY, 6, flip_labels=True), labels=True)  # features stationary, outcomes inverted
+    result, _ = tick(env)
+    assert isinstance(result, dg.RunRequest), result
+    assert "brier worse by" in result.tags["quant/drift_reason"] and "psi>" not in result.tags["quant/drift_reason"]
+    assert float(result.tags["quant/drift_brier_delta"]) > SETTINGS.brier_margin
+
+
+def test_skips_without_champion_or_newer_data(env, tmp_path):
+    empty = {**env, "model_registry": ModelRegistry(root=str(tmp_path / "none"))}
+    result, _ = tick(empty)
+    assert result.skip_message == "moon_model has no champion yet: nothing to compare against"
+    result, _ = tick(env)
+    assert result.skip_message == "pool_features is empty: no feature partition to compare"
+    store(env, feature_rows(REFERENCE_DAY, 2))
+    result, _ = tick(env)
+    assert "inside moon_model@v0001's reference window" in result.skip_message
+
+
+def test_failure_sensor_records_failed_runs_and_calls_the_alert_hook(tmp_path):
+    @dg.op
+    def boom():
+        raise RuntimeError("training data missing")
+
+    @dg.job(name="retrain")
+    def failing():
+        boom()
+
+    alerts = []
+    sensor = build_failure_sensor(failing, alerts=(alerts.append,))
+    instance = dg.DagsterInstance.ephemeral()
+    run = failing.execute_in_process(instance=instance, raise_on_error=False, tags={"quant/trigger": "drift"})
+    assert not run.success
+    warehouse = Warehouse(database=str(tmp_path / "warehouse.duckdb"))
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_instance=instance, dagster_run=run.dagster_run,
+        dagster_event=run.get_run_failure_event(), resources={"warehouse": warehouse}).for_run_failure()
+    sensor(context)
+    rows = warehouse.query("SELECT * FROM run_failures")
+    assert rows.run_id.tolist() == [run.run_id] and rows.job_name.tolist() == ["retrain"]
+    assert rows.trigger.tolist() == ["drift"] and "boom: RuntimeError: training data missing" in rows.message.iloc[0]
+    assert alerts and alerts[0]["run_id"] == run.run_id
+
+
+def test_definitions_list_both_sensors_on_the_retrain_job():
+    from orchestration.definitions import defs
+
+    sensors = {s.name: s for s in defs.get_repository_def().sensor_defs}
+    assert sensors["drift_sensor"].job_name == "retrain"
+    assert sensors["drift_sensor"].minimum_interval_seconds == 900
+    assert {"drift_sensor", "retrain_failure_sensor"} <= set(sensors)
