@@ -1,6 +1,8 @@
 """Raw market tables, one daily partition at a time: fetched from the chain source, kept raw on disk,
 validated against their contract, stored in the warehouse, with bad rows quarantined and counted."""
 
+from datetime import timedelta
+
 import dagster as dg
 from pandera.errors import SchemaErrors
 
@@ -12,6 +14,8 @@ from resources import ChainSource, RawStore, Warehouse
 SCHEMA_CHECK = "schema"
 QUARANTINE_CHECK = "quarantine_rate"
 QUARANTINE_WARN_RATE = 0.01
+# Ingested daily at 00:20 UTC: a partition older than a day and an hour means a missed or stalled ingest.
+INGEST_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=25))
 OWNER = "team:market-data"
 DESCRIPTIONS = {
     "pool_snapshots": "Pool state per pool per cadence step: price, reserves, 24h volume, fee, decimals, category.",
@@ -60,7 +64,7 @@ def ingest(context: dg.AssetExecutionContext, table: str, chain_source: ChainSou
 def market_table_asset(table: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=table, description=DESCRIPTIONS[table], partitions_def=daily_partitions, group_name="market_data",
-        kinds={"duckdb"}, owners=[OWNER],
+        kinds={"duckdb"}, owners=[OWNER], freshness_policy=INGEST_FRESHNESS,
         retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
         check_specs=[
             dg.AssetCheckSpec(SCHEMA_CHECK, asset=table, blocking=True,

@@ -175,3 +175,14 @@ def test_definitions_list_both_sensors_on_the_retrain_job():
     assert sensors["drift_sensor"].job_name == "retrain"
     assert sensors["drift_sensor"].minimum_interval_seconds == 900
     assert {"drift_sensor", "retrain_failure_sensor"} <= set(sensors)
+
+
+def test_market_assets_carry_the_ingest_freshness_policy():
+    from datetime import timedelta
+
+    from assets.market_data import market_assets
+
+    for asset in market_assets:
+        policy = asset.specs_by_key[asset.key].freshness_policy
+        assert policy.fail_window.to_timedelta() == timedelta(hours=26), asset.key
+        assert policy.warn_window.to_timedelta() == timedelta(hours=25), asset.key
