@@ -4,6 +4,7 @@ implement the same `fetch`."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 from dataclasses import asdict
 from datetime import datetime
@@ -16,6 +17,14 @@ from quant.simulator import WorldConfig, simulate
 from quant.simulator.world import Truth
 
 MARKET_TABLES = ("pool_snapshots", "swaps", "transfers", "cex_prices")
+
+
+def simulator_version() -> str:
+    """A hash of the simulator's source: a cached world is rebuilt when the code that made it changes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(simulate.__code__.co_filename).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 class MarketSource(Protocol):
@@ -32,7 +41,7 @@ class SimulatedMarket:
 
     def __init__(self, config: WorldConfig, cache_dir: Path, progress: bool = False):
         self.config = config
-        self.dir = Path(cache_dir) / f"world-{config.fingerprint()}"
+        self.dir = Path(cache_dir) / f"world-{config.fingerprint()}-{simulator_version()}"
         self.progress = progress
         self._tables: dict[str, pd.DataFrame] = {}
 
