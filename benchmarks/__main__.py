@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -22,26 +23,47 @@ def run_one(name: str, size: str) -> dict:
     return {"benchmark": name, "size": size, **module.run(size)}
 
 
-def run_all(out: Path) -> None:
+RESULTS = Path(__file__).parent / "results"
+
+
+def measure(name: str, size: str) -> dict:
+    """Run one benchmark in its own process (so peak memory is its own) and keep its figures."""
+    cmd = [sys.executable, "-m", "benchmarks", name, "--size", size, "--json"]
+    print(f"running {name} --size {size}", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        figures = {"error": proc.stderr.strip()[-2000:]}
+    else:
+        figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    figures["measured_at"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    figures["load_average_1m"] = round(os.getloadavg()[0], 2)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}-{size}.json").write_text(json.dumps(figures, indent=1))
+    return figures
+
+
+def write_markdown(out: Path) -> None:
     lines = [
         "# Benchmarks", "",
-        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-        f"{_cpus()} cores, Python {platform.python_version()}. The machine is noisy: figures are medians "
-        "where a benchmark repeats. Each row's command reproduces it.", "",
+        f"Assembled {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from `benchmarks/results/`, {platform.machine()}, "
+        f"{_cpus()} cores, Python {platform.python_version()}. The machine is noisy (each table gives the load "
+        "average when it was measured): figures are medians where a benchmark repeats. Each table's command "
+        "reproduces it; `make bench` reruns them all.", "",
     ]
     for name in NAMES:
         module = importlib.import_module(f"benchmarks.{name}")
         lines += [f"## {name}", "", (module.__doc__ or "").strip(), ""]
         for size in module.SIZES:
-            cmd = [sys.executable, "-m", "benchmarks", name, "--size", size, "--json"]
-            print(f"running {name} --size {size}", file=sys.stderr, flush=True)
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                lines += [f"`python -m benchmarks {name} --size {size} --json` failed:", "",
-                          "```", proc.stderr.strip()[-2000:], "```", ""]
+            path = RESULTS / f"{name}-{size}.json"
+            command = f"`python -m benchmarks {name} --size {size} --json`"
+            if not path.exists():
+                lines += [f"{command}: not measured yet (`python -m benchmarks {name} --size {size} --record`)", ""]
                 continue
-            figures = json.loads(proc.stdout.strip().splitlines()[-1])
-            lines += [f"`python -m benchmarks {name} --size {size} --json`", "", "| figure | value |", "| --- | --- |"]
+            figures = json.loads(path.read_text())
+            if "error" in figures:
+                lines += [f"{command} failed:", "", "```", figures["error"], "```", ""]
+                continue
+            lines += [command, "", "| figure | value |", "| --- | --- |"]
             lines += [f"| {k} | {_fmt(v)} |" for k, v in figures.items() if k not in ("benchmark", "size")]
             lines.append("")
     out.write_text("\n".join(lines))
@@ -57,8 +79,6 @@ def _fmt(v) -> str:
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 0
 
 
@@ -68,10 +88,18 @@ def main() -> None:
     p.add_argument("--size", default="default")
     p.add_argument("--json", action="store_true", help="print one JSON object of figures")
     p.add_argument("--all", action="store_true", help="run every benchmark at every size")
+    p.add_argument("--record", action="store_true", help="run NAME at --size, keep it, rewrite the markdown")
     p.add_argument("--write", type=Path, default=Path("BENCHMARKS.md"))
     args = p.parse_args()
     if args.all:
-        run_all(args.write)
+        for name in NAMES:
+            for size in importlib.import_module(f"benchmarks.{name}").SIZES:
+                measure(name, size)
+        write_markdown(args.write)
+        return
+    if args.record:
+        print(json.dumps(measure(args.name, args.size)))
+        write_markdown(args.write)
         return
     if not args.name:
         p.error("name a benchmark or pass --all")
