@@ -1,0 +1,204 @@
+"""Chroma collections with incremental sync: each document carries a hash of its content, and a sync embeds and
+upserts only new or changed documents, deletes the ones that vanished, and refuses bad input with a reason.
+
+Works the same on a `PersistentClient` (a directory) and an `HttpClient` (a Chroma server)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+
+from quant.addresses import is_evm_address, is_solana_address
+
+IDENTITY, BEHAVIOUR, FUNDING, TRADES = "identity_tracking", "identity_behaviour", "funding_connections", "trade_history"
+COLLECTIONS = (IDENTITY, BEHAVIOUR, FUNDING, TRADES)
+HASH_KEY = "content_hash"
+PAGE = 5000  # ids per get/delete/upsert call: under Chroma's max batch size (5461 on SQLite)
+
+
+@dataclass
+class Docs:
+    """Documents for one collection. `addresses[i]` lists the addresses document i speaks about (all must be
+    valid); `vectors`, when given, are the embeddings (the behavioural fingerprints) instead of the text's."""
+
+    ids: list[str]
+    documents: list[str]
+    metadatas: list[dict]
+    addresses: list[Sequence[str]]
+    vectors: np.ndarray | None = None
+
+
+@dataclass
+class SyncStats:
+    collection: str
+    added: int = 0
+    changed: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    refusals: dict = field(default_factory=dict)
+    embedded: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def flatten(meta: dict, prefix: str = "") -> dict:
+    """Chroma metadata holds only str, int, float and bool: nested dicts become `outer_inner` keys, sequences
+    a comma-joined string, datetimes ISO strings, numpy scalars Python ones; None and NaN are left out."""
+    out: dict = {}
+    for key, value in meta.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}_"))
+        elif value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        elif isinstance(value, np.generic):
+            v = value.item()
+            if not (isinstance(v, float) and math.isnan(v)):
+                out[name] = v
+        elif isinstance(value, bool | int | float | str):
+            out[name] = value
+        elif isinstance(value, datetime | date):
+            out[name] = value.isoformat()
+        elif isinstance(value, list | tuple | set | np.ndarray):
+            out[name] = ",".join(str(v) for v in value)
+        else:
+            out[name] = str(value)
+    return out
+
+
+def content_hash(document: str, meta: dict, vector: np.ndarray | None) -> str:
+    h = hashlib.sha256(document.encode())
+    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    if vector is not None:
+        h.update(np.ascontiguousarray(vector, np.float32).tobytes())
+    return h.hexdigest()[:32]
+
+
+def _valid_address(value: str) -> bool:
+    return is_solana_address(value) or is_evm_address(value)
+
+
+def refusal(document: str, addresses: Sequence[str], vector: np.ndarray | None, seen: set, doc_id: str,
+            valid: Callable[[str], bool]) -> str | None:
+    """Why a document may not be stored, or None."""
+    if doc_id in seen:
+        return "duplicate_id"
+    if not isinstance(document, str) or not document.strip():
+        return "empty_document"
+    bad = [a for a in addresses if not valid(a)]
+    if bad:
+        return "invalid_address"
+    if vector is not None and not np.isfinite(vector).all():
+        return "nan_in_fingerprint"
+    return None
+
+
+class VectorStore:
+    """The project's collections on one Chroma client, their names carrying `prefix`."""
+
+    def __init__(self, client, prefix: str = ""):
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def persistent(cls, path: str, prefix: str = "") -> VectorStore:
+        import chromadb
+        from chromadb.config import Settings
+        return cls(chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False)), prefix)
+
+    @classmethod
+    def http(cls, host: str, port: int, prefix: str = "") -> VectorStore:
+        import chromadb
+        from chromadb.config import Settings
+        return cls(chromadb.HttpClient(host=host, port=port, settings=Settings(anonymized_telemetry=False)), prefix)
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    def collection(self, base: str):
+        # Fingerprints compare by distance (their scale matters); MiniLM vectors are unit-norm, cosine
+        space = "l2" if base == BEHAVIOUR else "cosine"
+        return self.client.get_or_create_collection(self.name(base), embedding_function=None,
+                                                    configuration={"hnsw": {"space": space}})
+
+    def existing_hashes(self, base: str) -> dict[str, str]:
+        col, out, offset = self.collection(base), {}, 0
+        while True:
+            got = col.get(include=["metadatas"], limit=PAGE, offset=offset)
+            for i, m in zip(got["ids"], got["metadatas"], strict=True):
+                out[i] = (m or {}).get(HASH_KEY, "")
+            if len(got["ids"]) < PAGE:
+                return out
+            offset += PAGE
+
+    def sync(self, base: str, docs: Docs, embed: Callable[[list[str]], np.ndarray] | None = None,
+             valid_address: Callable[[str], bool] = _valid_address) -> SyncStats:
+        """Make collection `base` hold exactly the acceptable documents of `docs`, embedding only what is new
+        or changed (with `embed` on the text, or the given `vectors`)."""
+        t = time.perf_counter()
+        stats = SyncStats(self.name(base))
+        if docs.vectors is None and embed is None:
+            raise ValueError("sync needs an embedder or precomputed vectors")
+        seen: set[str] = set()
+        reasons: Counter = Counter()
+        keep: list[int] = []
+        hashes: list[str] = []
+        metas: list[dict] = []
+        valid_cache: dict[str, bool] = {}
+
+        def valid(a: str) -> bool:
+            if a not in valid_cache:
+                valid_cache[a] = bool(valid_address(a))
+            return valid_cache[a]
+
+        for i, doc_id in enumerate(docs.ids):
+            vector = None if docs.vectors is None else docs.vectors[i]
+            why = refusal(docs.documents[i], docs.addresses[i], vector, seen, doc_id, valid)
+            if why:
+                reasons[why] += 1
+                continue
+            seen.add(doc_id)
+            meta = flatten(docs.metadatas[i])
+            h = content_hash(docs.documents[i], meta, vector)
+            meta[HASH_KEY] = h
+            keep.append(i)
+            hashes.append(h)
+            metas.append(meta)
+        stats.refused, stats.refusals = sum(reasons.values()), dict(reasons)
+
+        old = self.existing_hashes(base)
+        todo = [k for k, i in enumerate(keep) if old.get(docs.ids[i]) != hashes[k]]
+        stats.added = sum(docs.ids[keep[k]] not in old for k in todo)
+        stats.changed = len(todo) - stats.added
+        stats.unchanged = len(keep) - len(todo)
+        vanished = sorted(set(old) - seen)
+        col = self.collection(base)
+        for start in range(0, len(todo), PAGE):
+            part = todo[start:start + PAGE]
+            rows = [keep[k] for k in part]
+            texts = [docs.documents[i] for i in rows]
+            vectors = docs.vectors[rows] if docs.vectors is not None else embed(texts)
+            col.upsert(ids=[docs.ids[i] for i in rows], embeddings=np.asarray(vectors, np.float32),
+                       documents=texts, metadatas=[metas[k] for k in part])
+            stats.embedded += len(rows)
+        for start in range(0, len(vanished), PAGE):
+            col.delete(ids=vanished[start:start + PAGE])
+        stats.deleted = len(vanished)
+        stats.seconds = round(time.perf_counter() - t, 3)
+        return stats
+
+    def stats(self) -> dict[str, int]:
+        """Documents per collection (those that exist)."""
+        names = {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
+        return {base: self.collection(base).count() for base in COLLECTIONS if self.name(base) in names}

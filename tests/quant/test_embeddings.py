@@ -1,0 +1,168 @@
+"""Embedders, the vector store's incremental sync and refusals, metadata flattening, and the search API, on
+hand-built documents; the same round trip against a Chroma server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from quant.embeddings import FINGERPRINT_DIM, HashingEmbedder, TextEmbedder, fingerprint
+from quant.search import WalletSearch
+from quant.simulator.addresses import solana_pubkeys
+from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, Docs, VectorStore, flatten
+
+A, B, C, D, E = solana_pubkeys(np.random.default_rng(11), 5)
+EVM = "0x52908400098527886E0F7030069857D2E4169EE7"
+TEXTS = {A: "doubles down after losses, raising its stake after every losing trade",
+         B: "market making with many short round trips on both sides",
+         C: "sniper bot buying new pools seconds after launch",
+         EVM: "wash trading against wallets from its own funding cluster"}
+
+
+def docs(texts: dict[str, str]) -> Docs:
+    ids = list(texts)
+    return Docs(ids, [texts[i] for i in ids], [{"wallet": i, "extra": {"n": len(texts[i]), "tags": ["a", "b"]}}
+                                               for i in ids], [[i] for i in ids])
+
+
+@pytest.fixture
+def store(tmp_path) -> VectorStore:
+    return VectorStore.persistent(str(tmp_path / "chroma"), prefix="t_")
+
+
+def test_flatten_makes_metadata_scalar():
+    flat = flatten({"a": {"b": 1, "c": {"d": "x"}}, "tags": ["p", "q"], "none": None, "nan": float("nan"),
+                    "np": np.float32(0.5), "npnan": np.float64("nan"), "ok": True, "when": datetime(2026, 1, 2, 3)})
+    assert flat == {"a_b": 1, "a_c_d": "x", "tags": "p,q", "np": 0.5, "ok": True, "when": "2026-01-02T03:00:00"}
+    assert all(isinstance(v, str | int | float | bool) for v in flat.values())
+
+
+def test_round_trip_upsert_query_delete(store):
+    embed = HashingEmbedder()
+    stats = store.sync(IDENTITY, docs(TEXTS), embed)
+    assert (stats.added, stats.changed, stats.deleted, stats.unchanged) == (4, 0, 0, 0)
+    col = store.collection(IDENTITY)
+    assert col.name == "t_identity_tracking" and col.count() == 4
+    got = col.get(ids=[A], include=["metadatas", "documents"])
+    assert got["documents"] == [TEXTS[A]] and got["metadatas"][0]["extra_tags"] == "a,b"
+    hit = WalletSearch(store, embed).similar_identities("sniper bot buying new pools seconds after launch", n=2)
+    assert hit.id[0] == C and hit.distance[0] < 1e-5
+    fewer = {k: v for k, v in TEXTS.items() if k != B}
+    stats = store.sync(IDENTITY, docs(fewer), embed)
+    assert (stats.added, stats.deleted, stats.unchanged) == (0, 1, 3)
+    assert col.count() == 3 and col.get(ids=[B])["ids"] == []
+
+
+def test_unchanged_documents_are_not_re_embedded(store):
+    embed = HashingEmbedder()
+    store.sync(IDENTITY, docs(TEXTS), embed)
+    assert (embed.calls, embed.texts_embedded) == (1, 4)
+    again = store.sync(IDENTITY, docs(TEXTS), embed)
+    assert (embed.calls, embed.texts_embedded) == (1, 4)  # nothing new: the embedder was not called
+    assert (again.unchanged, again.embedded) == (4, 0)
+    changed = {**TEXTS, A: TEXTS[A] + " twice", D: "a new wallet that buys and holds"}
+    stats = store.sync(IDENTITY, docs(changed), embed)
+    assert (embed.calls, embed.texts_embedded) == (2, 6)
+    assert (stats.added, stats.changed, stats.unchanged, stats.deleted) == (1, 1, 3, 0)
+    meta_only = docs(changed)
+    meta_only.metadatas[1]["extra"]["n"] = 99  # a metadata change alone is a change too
+    assert store.sync(IDENTITY, meta_only, embed).changed == 1
+
+
+def test_bad_input_is_refused_with_the_reason_and_the_rest_goes_through(store):
+    bad = docs({**TEXTS, "not-an-address": "a wallet", D: "   "})
+    stats = store.sync(IDENTITY, bad, HashingEmbedder())
+    assert stats.refusals == {"invalid_address": 1, "empty_document": 1} and stats.refused == 2
+    assert stats.added == 4
+    vectors = np.ones((3, FINGERPRINT_DIM), np.float32)
+    vectors[1, 3] = np.nan
+    fp = Docs([A, B, C], ["x", "y", "z"], [{}, {}, {}], [[A], [B], [C]], vectors)
+    stats = store.sync(BEHAVIOUR, fp)
+    assert stats.refusals == {"nan_in_fingerprint": 1} and stats.added == 2
+    stats = store.sync(BEHAVIOUR, Docs([A, A], ["x", "x"], [{}, {}], [[A], [A]], vectors[[0, 0]]))
+    assert stats.refusals == {"duplicate_id": 1} and stats.deleted == 1  # C is no longer offered: deleted
+
+
+def _profiles(**overrides) -> pl.DataFrame:
+    row = dict(wallet=A, trades=40, age_days=2.0, staked=10.0, round_trips=20, avg_hold_s=600.0, win_rate=0.5,
+               profit_per_trade=0.01, top_category_share=0.8, categories=2, pools=10, chase_after_loss=0.3,
+               chase_excess=0.1, early_entry_share=0.2, snipe_share=0.0, rug_escape_share=None,
+               copies_per_buy=0.5, drawdown_share=0.1)
+    return pl.DataFrame([{**row, **overrides}])
+
+
+def test_fingerprint_is_deterministic_and_per_wallet():
+    one = fingerprint(_profiles())
+    both = fingerprint(pl.concat([_profiles(), _profiles(wallet=B, trades=4000, win_rate=0.9)]))
+    assert one.shape == (1, FINGERPRINT_DIM) and np.isfinite(one).all()
+    np.testing.assert_array_equal(both[0], one[0])  # fixed transforms: other wallets do not move it
+    assert both[1, 0] > both[0, 0] and both[1, 3] > both[0, 3]
+    assert np.isnan(fingerprint(_profiles(win_rate=float("inf")))).any()
+
+
+def test_funding_network_walks_breadth_first_with_the_path(store):
+    edges = [(A, B, "direct"), (B, C, "direct"), (C, D, "indirect"), (E, A, "circular")]
+    ids = [f"{k}:{s}:{t}" for s, t, k in edges]
+    metas = [{"source": s, "target": t, "relationship": k, "amount": 1.0, "circular": k == "circular"}
+             for s, t, k in edges]
+    store.sync(FUNDING, Docs(ids, [f"{k} {s} {t}" for s, t, k in edges], metas, [[s, t] for s, t, _ in edges]),
+               HashingEmbedder())
+    net = WalletSearch(store, HashingEmbedder()).funding_network(A, depth=2)
+    assert dict(zip(net.wallet, net.depth, strict=True)) == {B: 1, E: 1, C: 2}
+    assert net.set_index("wallet").path[C] == f"{A} -> {B} -> {C}"
+    assert net.set_index("wallet").direction[E] == "funded_by"
+
+
+def test_minilm_ranks_by_meaning():
+    embed = TextEmbedder(device="cpu")
+    vectors = embed(list(TEXTS.values()) + ["chasing losses by betting more", "liquidity provider"])
+    assert vectors.shape == (6, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+    sims = vectors[4:] @ vectors[:4].T
+    assert sims[0].argmax() == 0 and sims[1].argmax() == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    port = _free_port()
+    exe = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen([str(exe), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("chroma run did not start") from None
+                time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_server_mode_round_trip(chroma_server):
+    store = VectorStore.http("127.0.0.1", chroma_server, prefix="srv_")
+    embed = HashingEmbedder()
+    assert store.sync(IDENTITY, docs(TEXTS), embed).added == 4
+    assert store.sync(IDENTITY, docs(TEXTS), embed).unchanged == 4 and embed.calls == 1
+    hit = WalletSearch(store, embed).similar_identities("market making with many short round trips on both sides")
+    assert hit.id[0] == B
+    assert store.sync(IDENTITY, docs({A: TEXTS[A]}), embed).deleted == 3
+    assert store.stats() == {IDENTITY: 1}
