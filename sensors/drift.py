@@ -39,6 +39,10 @@ class DriftSettings:
     min_rows: int = 500  # fewer rows than this and PSI is too noisy to act on
     brier_margin: float = 0.05  # absolute Brier points worse than held out
     cooldown_hours: float = 12.0
+    # Features whose marginal moves with the calendar in a stationary market, left out of PSI: measured on a
+    # stationary simulated world (benchmarks/drift.py), established pools' age leaves the reference's bins
+    # by a day a day (PSI ~1.7 every day) and their depth grows with fees (log_k PSI 0.2-0.6).
+    exempt: tuple[str, ...] = ("pool_age_min", "log_k")
 
 
 @dataclass(frozen=True)
@@ -68,11 +72,12 @@ class DriftFigures:
         return f"{self.champion} vs {self.partition} ({self.rows} rows): PSI {top}; {quality}"
 
 
-def top_features(registry: Registry, model: str, version: str, k: int) -> list[str]:
-    """The champion's `k` features with the most total gain (features it never split on carry none)."""
+def top_features(registry: Registry, model: str, version: str, k: int, exempt=()) -> list[str]:
+    """The champion's `k` features with the most total gain, `exempt` ones left out (features it never split
+    on carry none)."""
     loaded = registry.load(model, version)
     gain = loaded.booster.get_score(importance_type="total_gain")
-    ranked = sorted(loaded.features, key=lambda f: -gain.get(f, 0.0))
+    ranked = sorted((f for f in loaded.features if f not in exempt), key=lambda f: -gain.get(f, 0.0))
     return [f for f in ranked if gain.get(f, 0.0) > 0][:k] or ranked[:k]
 
 
@@ -107,7 +112,7 @@ def measure(warehouse: Warehouse, registry: Registry, s: DriftSettings) -> Drift
         return (f"newest features day {newest:%Y-%m-%d} is inside {s.model}@{champion}'s reference window "
                 f"(ends {reference_end:%Y-%m-%d}): no newer data")
     lo, hi = max(newest - (s.window_days - 1) * DAY, reference_end), newest + DAY
-    features = top_features(registry, s.model, champion, s.top_features)
+    features = top_features(registry, s.model, champion, s.top_features, s.exempt)
     frame = warehouse.read_window("pool_features", lo, hi)
     if len(frame) < s.min_rows:
         return f"{len(frame)} feature rows in [{lo:%Y-%m-%d}, {hi:%Y-%m-%d}): fewer than the {s.min_rows} needed"

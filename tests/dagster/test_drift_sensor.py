@@ -68,9 +68,9 @@ def store(env, frame: pd.DataFrame, labels: bool = False) -> None:
                                         day + pd.Timedelta(days=1))
 
 
-def tick(env, cursor: dict | None = None):
+def tick(env, cursor: dict | None = None, settings: DriftSettings = SETTINGS):
     """One sensor evaluation: (its result, the cursor it leaves as a dict)."""
-    sensor = build_drift_sensor(retrain_job, SETTINGS)
+    sensor = build_drift_sensor(retrain_job, settings)
     context = dg.build_sensor_context(cursor=json.dumps(cursor) if cursor is not None else None, resources=env,
                                       instance=dg.DagsterInstance.ephemeral())
     result = sensor(context)
@@ -122,6 +122,20 @@ def test_cooldown_walks_through_each_state(env):
     fourth, cursor4 = tick(env, cursor3)
     assert isinstance(fourth, dg.SkipReason) and fourth.skip_message.startswith("no drift")
     assert cursor4 == cursor3
+
+
+def test_calendar_features_are_exempt_from_psi(env):
+    frame = feature_rows(NEW_DAY, 7)
+    frame["pool_age_min"] += 10.0  # established pools a day older: out of every reference bin
+    frame["log_k"] += 3.0
+    store(env, frame)
+    every = DriftSettings(top_features=len(FEATURES), min_rows=500)
+    result, _ = tick(env, settings=every)
+    assert isinstance(result, dg.SkipReason) and result.skip_message.startswith("no drift")
+    assert "pool_age_min" not in result.skip_message
+    fired, _ = tick(env, settings=DriftSettings(top_features=len(FEATURES), min_rows=500, exempt=()))
+    assert isinstance(fired, dg.RunRequest)
+    assert set(dict(kv.split("=") for kv in fired.tags["quant/drift_psi"].split(","))) == {"pool_age_min", "log_k"}
 
 
 def test_fires_on_prediction_quality_when_labels_resolve_badly(env):
