@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.embedding_evaluation import embedding_evaluation
+from assets.embeddings import funding_connections, identity_tracking, trade_history
 from assets.evaluation import model_evaluation, model_promotion
 from assets.features import pool_features, pool_labels
 from assets.market_data import market_assets
@@ -17,7 +19,8 @@ from sensors.failures import build_failure_sensor
 
 defs = dg.Definitions(
     assets=[*market_assets, pool_features, pool_labels, *model_assets, model_evaluation, model_promotion,
-            wallet_profiles, funding_graph, wallet_scores, wallet_evaluation],
+            wallet_profiles, funding_graph, wallet_scores, wallet_evaluation,
+            identity_tracking, funding_connections, trade_history, embedding_evaluation],
     jobs=[ingest_market_job, retrain_job],
     schedules=[daily_ingest_schedule, nightly_retrain_schedule],
     sensors=[build_drift_sensor(retrain_job), build_failure_sensor(retrain_job)],

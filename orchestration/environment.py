@@ -9,7 +9,7 @@ from enum import StrEnum
 import dagster as dg
 
 from quant.settings import Settings
-from resources import ChainSource, ModelRegistry, RawStore, Warehouse
+from resources import ChainSource, ChromaStore, Embedder, ModelRegistry, RawStore, Warehouse
 
 
 class Environment(StrEnum):
@@ -49,5 +49,10 @@ def resources_for(env: Environment, settings: Settings | None = None) -> dict:
         "warehouse": Warehouse(database=str(data / "warehouse.duckdb")),
         "raw_store": RawStore(directory=str(data / "raw")),
         "model_registry": ModelRegistry(root=str(data / "registry")),
+        # CHROMA_HOST points at a Chroma server instead of the directory; QUANT_EMBEDDER=hashing skips MiniLM
+        "vector_store": ChromaStore(path=str(data / "chroma"), host=os.environ.get("CHROMA_HOST") or None,
+                                    port=int(os.environ.get("CHROMA_PORT", "8000")),
+                                    prefix=os.environ.get("QUANT_CHROMA_PREFIX", "")),
+        "embedder": Embedder(kind=os.environ.get("QUANT_EMBEDDER", "minilm")),
     }
     return {Environment.LOCAL: local}[env]

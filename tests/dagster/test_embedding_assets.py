@@ -1,0 +1,86 @@
+"""The embeddings assets on the small world: the three collections built, a second materialization embeds
+nothing, the evaluation reports retrieval figures against truth with its checks, and the search API answers."""
+
+import dagster as dg
+import pytest
+
+from assets.embedding_evaluation import BEHAVIOUR_CHECK, TEXT_CHECK, embedding_evaluation
+from assets.embeddings import funding_connections, identity_tracking, trade_history
+from assets.market_data import market_assets
+from assets.wallets import funding_graph, wallet_profiles, wallet_scores
+from quant.search import WalletSearch
+from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, TRADES
+from resources import ChromaStore, Embedder
+from tests.conftest import SMALL_DAYS
+
+EMBEDDING_ASSETS = [identity_tracking, funding_connections, trade_history]
+
+
+def _metadata(result, key: str) -> dict:
+    [event] = [m for m in result.get_asset_materialization_events() if m.asset_key.path[-1] == key]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, world_cache):
+    """Built once for the module (the small world's market and wallet assets, then the collections)."""
+    from resources import ChainSource, RawStore, Warehouse
+
+    tmp = tmp_path_factory.mktemp("embeddings")
+    # The hashing embedder keeps this test in seconds; MiniLM itself is tested in tests/quant.
+    resources = {"chain_source": ChainSource(world="small", days=SMALL_DAYS, cache_dir=str(world_cache)),
+                 "warehouse": Warehouse(database=str(tmp / "warehouse.duckdb")),
+                 "raw_store": RawStore(directory=str(tmp / "raw")),
+                 "vector_store": ChromaStore(path=str(tmp / "chroma"), prefix="test_"),
+                 "embedder": Embedder(kind="hashing")}
+    for day in range(1, SMALL_DAYS + 1):
+        assert dg.materialize(market_assets, partition_key=f"2026-01-{day:02d}", resources=resources).success
+    assert dg.materialize([wallet_profiles, funding_graph, wallet_scores], resources=resources).success
+    result = dg.materialize([*EMBEDDING_ASSETS, embedding_evaluation], resources=resources)
+    assert result.success
+    return result, resources
+
+
+def test_collections_built_then_incremental_and_evaluated(built):
+    result, resources = built
+    warehouse = resources["warehouse"]
+    wallets = warehouse.query("SELECT count(*) AS n FROM wallet_profiles").n[0]
+    connections = warehouse.query("SELECT count(*) AS n FROM funding_connections").n[0]
+    identity = _metadata(result, IDENTITY)
+    assert identity["documents"] == wallets and identity["added"] == 2 * wallets and identity["refused"] == 0
+    assert _metadata(result, FUNDING)["added"] == connections
+    trades = _metadata(result, TRADES)
+    assert trades["added"] == trades["documents"] > wallets
+    store = resources["vector_store"].store()
+    assert store.stats() == {IDENTITY: wallets, BEHAVIOUR: wallets, FUNDING: connections, TRADES: trades["documents"]}
+
+    again = dg.materialize(EMBEDDING_ASSETS, resources=resources)
+    for key in (IDENTITY, FUNDING, TRADES):
+        meta = _metadata(again, key)
+        assert meta["embedded"] == 0 and meta["added"] == meta["changed"] == meta["deleted"] == 0
+        assert meta["unchanged"] > 0
+
+    meta = _metadata(result, "embedding_evaluation")
+    held = {a: v for a, v in meta["behaviour_precision_at_10"].items() if v["wallets"] >= 50}
+    assert held and all(0 <= v["precision_at_k"] <= 1 for v in held.values())
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()
+              if e.asset_key.path[-1] == "embedding_evaluation"}
+    assert set(checks) == {BEHAVIOUR_CHECK, TEXT_CHECK}
+    low = min(v["precision_at_k"] for v in held.values())
+    assert checks[BEHAVIOUR_CHECK].passed == (low >= 0.8)
+    assert checks[TEXT_CHECK].passed == (meta["text_mean"] >= 0.6)
+
+
+def test_search_api_on_the_built_store(built):
+    _, resources = built
+    search = WalletSearch(resources["vector_store"].store(), resources["embedder"].embedder())
+    ring_wallet = resources["warehouse"].query(
+        "SELECT members[1] AS w FROM funding_clusters WHERE is_ring LIMIT 1").w[0]
+    report = search.analyze_wallet(ring_wallet)
+    assert report["ring"] and report["metadata"]["risk_level"] == "critical"
+    assert len(report["neighbours"]) == 5 and ring_wallet not in set(report["neighbours"].id)
+    assert len(report["funding"]) > 0 and (report["funding"].depth == 1).all()
+    found = search.trade_patterns("round trip profitable trade", n=5, where={"success": True})
+    assert len(found) == 5 and found.success.all()
+    risky = search.similar_identities("wash trading", n=3, where={"risk_level": "critical"})
+    assert len(risky) == 3 and (risky.risk_level == "critical").all()
