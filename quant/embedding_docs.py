@@ -205,20 +205,35 @@ def position_table(con) -> pd.DataFrame:
     return df
 
 
+def _size(quote) -> str:
+    return next(name for name, top in STAKES if quote < top)
+
+
+def _hold(seconds) -> str:
+    return next(name for name, top in HOLDS if seconds < top) if seconds == seconds else "n/a"
+
+
+STAKES = (("dust", 0.01), ("small", 0.1), ("medium", 1.0), ("large", 10.0), ("whale", float("inf")))
+HOLDS = (("seconds", 120), ("minutes", 3600), ("hours", 86_400), ("days", float("inf")))
+
+
 def position_docs(positions: pd.DataFrame) -> Docs:
+    """The text names the pattern in words and buckets (stake size, hold, PnL to the nearest 10%), so
+    positions alike read alike and are embedded once; exact figures are in the metadata, for filters."""
     ids, texts, metas, addrs = [], [], [], []
     for r in positions.to_dict("records"):
         pnl = r["pnl_pct"]
         has_pnl = pnl is not None and not pd.isna(pnl)
         kind = r["trade_type"].replace("_", " ")
-        text = (f"{kind.capitalize()} in a {r['category']} pool: {r['buys']} buys for {r['quote_in']:.3g} "
-                f"and {r['sells']} sells for {r['quote_out']:.3g}"
-                + (f", held {_duration(r['hold_s'])}" if r["trade_type"] != "sell_only" else "")
-                + (f"; PnL {pnl:+.1f}% ({'profitable' if pnl > 0 else 'losing'} trade)" if has_pnl else "")
-                + "." + (f" Coordinated buying: {r['buyers_at_entry']} wallets bought in the same minute."
-                         if r["coordinated_buying"] else "")
-                + (f" Entered on a volume spike ({r['volume_ratio']:.1f}x the pool's usual minute)."
-                   if r["volume_spike"] else ""))
+        text = (f"{kind.capitalize()} in a {r['category']} pool: {_size(r['quote_in'])} stake, "
+                f"{min(r['buys'], 5)}{'+' if r['buys'] > 5 else ''} buys and "
+                f"{min(r['sells'], 5)}{'+' if r['sells'] > 5 else ''} sells"
+                + (f", held for {_hold(r['hold_s'])}" if r["trade_type"] != "sell_only" else "")
+                + (f"; {'profitable' if pnl > 0 else 'losing'} trade, PnL about {int(round(pnl, -1)):+d}%" if has_pnl
+                   else "")
+                + "." + (" Coordinated buying: many wallets bought in the same minute." if r["coordinated_buying"]
+                         else "")
+                + (" Entered on a volume spike." if r["volume_spike"] else ""))
         ids.append(f"{r['wallet']}:{r['pool_id']}")
         texts.append(text)
         addrs.append([r["wallet"]])

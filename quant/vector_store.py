@@ -45,7 +45,8 @@ class SyncStats:
     unchanged: int = 0
     refused: int = 0
     refusals: dict = field(default_factory=dict)
-    embedded: int = 0
+    embedded: int = 0  # documents written with a new vector
+    texts_embedded: int = 0  # distinct texts sent to the embedder
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -184,11 +185,19 @@ class VectorStore:
         stats.unchanged = len(keep) - len(todo)
         vanished = sorted(set(old) - seen)
         col = self.collection(base)
+        cache: dict[str, np.ndarray] = {}  # texts alike across pages are embedded once
         for start in range(0, len(todo), PAGE):
             part = todo[start:start + PAGE]
             rows = [keep[k] for k in part]
             texts = [docs.documents[i] for i in rows]
-            vectors = docs.vectors[rows] if docs.vectors is not None else embed(texts)
+            if docs.vectors is not None:
+                vectors = docs.vectors[rows]
+            else:
+                fresh = list(dict.fromkeys(t for t in texts if t not in cache))
+                if fresh:
+                    cache.update(zip(fresh, embed(fresh), strict=True))
+                    stats.texts_embedded += len(fresh)
+                vectors = np.stack([cache[t] for t in texts])
             col.upsert(ids=[docs.ids[i] for i in rows], embeddings=np.asarray(vectors, np.float32),
                        documents=texts, metadatas=[metas[k] for k in part])
             stats.embedded += len(rows)
