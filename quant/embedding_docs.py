@@ -157,10 +157,10 @@ def connection_docs(connections: pd.DataFrame, clusters: pd.DataFrame) -> Docs:
     return Docs(ids, texts, metas, addrs)
 
 
-# Relations: swaps(ts, chain, pool_id, wallet, side, amount_in, amount_out, fee) and pools(pool_id, category).
+# Relations: swaps(ts, chain, pool_id, wallet, side, amount_in, amount_out) and pools(pool_id, category).
 POSITIONS = """
 WITH s AS (
-  SELECT wallet, chain, pool_id, ts, side = 'buy' AS buy, fee,
+  SELECT wallet, chain, pool_id, ts, side = 'buy' AS buy,
          CASE WHEN side = 'buy' THEN amount_in ELSE amount_out END AS quote,
          CASE WHEN side = 'buy' THEN amount_out ELSE amount_in END AS base
   FROM swaps),
@@ -170,7 +170,7 @@ minute AS (
 pool_norm AS (SELECT pool_id, avg(buyers) AS avg_buyers, avg(vol) AS avg_vol FROM minute GROUP BY 1),
 pos AS (
   SELECT wallet, pool_id, any_value(chain) AS chain, min(ts) FILTER (buy) AS entry, max(ts) AS last_ts,
-         count(*) FILTER (buy) AS buys, count(*) FILTER (NOT buy) AS sells, sum(fee) AS fees,
+         count(*) FILTER (buy) AS buys, count(*) FILTER (NOT buy) AS sells,
          coalesce(sum(quote) FILTER (buy), 0) AS quote_in, coalesce(sum(base) FILTER (buy), 0) AS base_in,
          coalesce(sum(quote) FILTER (NOT buy), 0) AS quote_out, coalesce(sum(base) FILTER (NOT buy), 0) AS base_out
   FROM s GROUP BY 1, 2)

@@ -1,0 +1,90 @@
+"""Embedding the wallet collections: a full build into an empty Chroma directory (embeddings per second, per
+collection), then an incremental re-run with 1% of wallets changed, against the full build's time.
+
+The wallets come from the scanner benchmark's synthetic tables (benchmarks/wallet_data.py) through the real
+profiles, scanner and funding graph. A changed wallet is one whose profile moved (one more trade), which
+changes its identity document and fingerprint; everything else must be skipped. `embedder` says which text
+embedder ran (MiniLM on CUDA when present, else CPU; QUANT_EMBEDDER=hashing for the model-free one)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from quant.embedding_docs import connection_docs, identity_docs, position_docs, position_table
+from quant.embeddings import make_embedder
+from quant.funding import build_graph
+from quant.scanner import scan
+from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, TRADES, VectorStore
+from quant.wallets import build_profiles
+
+SIZES = ("default",)
+SCALE = {"small": (500, 20_000), "default": (2_000, 100_000)}
+CHANGED = 0.01
+
+
+def _tables(size: str) -> tuple:
+    from benchmarks.wallet_data import write_world
+
+    wallets, swaps = SCALE[size]
+    path = Path(tempfile.mkdtemp(prefix="emb-bench-")) / "world.duckdb"
+    write_world(path, wallets, swaps)
+    con = duckdb.connect(str(path))
+    profiles = build_profiles(con)
+    scores = scan(profiles).scores
+    connections, clusters = build_graph(con)
+    positions = position_table(con)
+    return profiles, scores, connections, clusters, positions
+
+
+def _sync_all(store, embed, profiles, scores, connections, clusters, positions) -> dict:
+    text, behaviour = identity_docs(profiles, scores, clusters, connections)
+    out = {}
+    for base, docs, fn in ((IDENTITY, text, embed), (BEHAVIOUR, behaviour, None),
+                           (FUNDING, connection_docs(connections, clusters), embed),
+                           (TRADES, position_docs(positions), embed)):
+        out[base] = store.sync(base, docs, fn).as_dict()
+    return out
+
+
+def run(size: str) -> dict:
+    tables = _tables(size)
+    profiles = tables[0]
+    embed = make_embedder(os.environ.get("QUANT_EMBEDDER", "minilm"))
+    root = Path(tempfile.mkdtemp(prefix="emb-chroma-"))
+    try:
+        store = VectorStore.persistent(str(root), prefix="bench_")
+        load = os.getloadavg()[0]
+        t = time.perf_counter()
+        full = _sync_all(store, embed, *tables)
+        full_s = time.perf_counter() - t
+        rng = np.random.default_rng(3)
+        pick = rng.choice(len(profiles), max(1, int(len(profiles) * CHANGED)), replace=False)
+        bumped = profiles.with_columns(trades=pl.when(pl.int_range(pl.len()).is_in(pick.tolist()))
+                                       .then(pl.col("trades") + 1).otherwise(pl.col("trades")))
+        t = time.perf_counter()
+        incremental = _sync_all(store, embed, bumped, *tables[1:])
+        incr_s = time.perf_counter() - t
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    docs = sum(v["added"] for v in full.values())
+    texts = sum(v["texts_embedded"] for v in full.values())
+    return {
+        "wallets": len(profiles), "documents": docs, "distinct_texts_embedded": texts,
+        "embedder": f"{type(embed).__name__}({getattr(embed, 'device', '-')})",
+        "full_s": round(full_s, 2), "documents_per_s": round(docs / full_s, 1),
+        "text_embeddings_per_s": round(texts / full_s, 1),
+        "per_collection_s": {k: v["seconds"] for k, v in full.items()},
+        "changed_wallets": len(pick), "incremental_s": round(incr_s, 2),
+        "incremental_share_of_full": round(incr_s / full_s, 4),
+        "incremental_changed": {k: v["changed"] for k, v in incremental.items()},
+        "incremental_unchanged": {k: v["unchanged"] for k, v in incremental.items()},
+        "load_avg": round(load, 2),
+    }
