@@ -128,10 +128,13 @@ def main(argv: list[str] | None = None) -> None:
     if table.empty:
         print("no results (are the embeddings assets materialized?)")
         return
+    if "wallet" in table.columns and "id" in table.columns and (table.wallet == table.id).all():
+        table = table.drop(columns="wallet")
+    if "document" in table.columns:
+        table["document"] = table.document.str.slice(0, 100)
     cols = [c for c in ("id", "distance", "classification", "risk_level", "trade_type", "pnl_pct", "wallet", "depth",
                         "relationship", "path", "document") if c in table.columns]
-    with pd.option_context("display.max_colwidth", 90, "display.width", 250):
-        print(table[cols].to_string(index=False))
+    print(table[cols].to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from quant.embeddings import FINGERPRINT_DIM, HashingEmbedder, TextEmbedder, fingerprint
-from quant.search import WalletSearch
+from quant.search import WalletSearch, main
 from quant.simulator.addresses import solana_pubkeys
 from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, Docs, VectorStore, flatten
 
@@ -127,6 +127,15 @@ def test_minilm_ranks_by_meaning():
     assert vectors.shape == (6, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
     sims = vectors[4:] @ vectors[:4].T
     assert sims[0].argmax() == 0 and sims[1].argmax() == 1
+
+
+def test_cli_prints_a_table_from_the_persistent_store(tmp_path, capsys):
+    store = VectorStore.persistent(str(tmp_path / "chroma"))
+    store.sync(IDENTITY, docs(TEXTS), TextEmbedder(device="cpu"))
+    main(["loss chasing after losses", "--n", "2", "--path", str(tmp_path / "chroma")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["id", "distance"] and len(lines) == 3
+    assert lines[1].split()[0] == A  # the wallet that doubles down after losses comes first
 
 
 def _free_port() -> int:
