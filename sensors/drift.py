@@ -8,6 +8,14 @@ its held-out Brier. When PSI > `psi_threshold` on any top feature, or Brier is w
 (Dagster never launches one key twice) and tags naming the reason and the figures. Otherwise it skips with
 the figures. A cooldown held in the JSON cursor ({"last_request_at", "last_run_key", "last_partition"}) keeps
 it from requesting again within `cooldown_hours` of its last request, whatever the data says.
+
+Measured (`python -m benchmarks.drift`, small worlds of 7 days, seeds 7-9, champion held out on day 3,
+`RegimeShift(day=4)` against the same world without it): on daily partitions, as the sensor runs, it fired on
+0 of 9 stationary days (largest PSI 0.193) and on 0 of 9 post-shift days (largest 0.183): at this scale (24
+new pools a day) the shift does not move the top features' marginals beyond day-to-day noise, nor the
+champion's Brier (within +-0.016 of held out on both worlds). Six-hour windows fire on 27% of stationary
+windows and 22% of shifted ones: too noisy to act on. Feature PSI alone does not detect this shift within a
+day on the small world; see the report of issue 7 for what would.
 """
 
 from __future__ import annotations
