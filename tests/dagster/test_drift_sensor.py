@@ -200,3 +200,16 @@ def test_market_assets_carry_the_ingest_freshness_policy():
         policy = asset.specs_by_key[asset.key].freshness_policy
         assert policy.fail_window.to_timedelta() == timedelta(hours=26), asset.key
         assert policy.warn_window.to_timedelta() == timedelta(hours=25), asset.key
+
+
+def test_sensor_from_definitions_evaluates_as_the_daemon_does(env):
+    """The daemon's path: the sensor of the repository, its resources passed in, a tick evaluated with the
+    repository (which checks the requested partition against the retrain job's partitions)."""
+    from orchestration.definitions import defs
+
+    store(env, feature_rows(NEW_DAY, 3, shift=1.0))
+    repo = defs.get_repository_def()
+    context = dg.build_sensor_context(repository_def=repo, instance=dg.DagsterInstance.ephemeral(), resources=env)
+    tick_data = repo.get_sensor_def("drift_sensor").evaluate_tick(context)
+    assert [r.partition_key for r in tick_data.run_requests] == ["2026-01-04"]
+    assert json.loads(tick_data.cursor)["last_run_key"] == "drift-moon_model-v0001-2026-01-04"
