@@ -2,6 +2,7 @@
 nothing, the evaluation reports retrieval figures against truth with its checks, and the search API answers."""
 
 import dagster as dg
+import numpy as np
 import pytest
 
 from assets.embedding_evaluation import BEHAVIOUR_CHECK, TEXT_CHECK, embedding_evaluation
@@ -11,6 +12,7 @@ from assets.wallets import funding_graph, wallet_profiles, wallet_scores
 from quant.search import WalletSearch
 from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, TRADES
 from resources import ChromaStore, Embedder
+from tests.chroma_server import chroma_server  # noqa: F401  (a fixture)
 from tests.conftest import SMALL_DAYS
 
 EMBEDDING_ASSETS = [identity_tracking, funding_connections, trade_history]
@@ -84,3 +86,20 @@ def test_search_api_on_the_built_store(built):
     assert len(found) == 5 and found.success.all()
     risky = search.similar_identities("wash trading", n=3, where={"risk_level": "critical"})
     assert len(risky) == 3 and (risky.risk_level == "critical").all()
+
+
+def test_assets_and_queries_against_a_chroma_server(built, chroma_server):  # noqa: F811
+    _, resources = built
+    server = {**resources, "vector_store": ChromaStore(host="127.0.0.1", port=chroma_server, prefix="srv_")}
+    result = dg.materialize([identity_tracking, funding_connections], resources=server)
+    assert result.success
+    wallets = resources["warehouse"].query("SELECT count(*) AS n FROM wallet_profiles").n[0]
+    assert _metadata(result, IDENTITY)["added"] == 2 * wallets
+    store = server["vector_store"].store()
+    assert store.stats()[IDENTITY] == wallets
+    local = WalletSearch(resources["vector_store"].store(), resources["embedder"].embedder())
+    remote = WalletSearch(store, server["embedder"].embedder())
+    wallet = local.similar_identities("wash trading", n=1).id[0]
+    near, far = local.similar_identities(wallet=wallet, n=5), remote.similar_identities(wallet=wallet, n=5)
+    assert len(far) == 5 and np.allclose(far.distance, near.distance, atol=1e-4)  # ties may swap order
+    assert remote.funding_network(wallet, 2).equals(local.funding_network(wallet, 2))

@@ -3,12 +3,7 @@ hand-built documents; the same round trip against a Chroma server on loopback.""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,6 +13,7 @@ from quant.embeddings import FINGERPRINT_DIM, HashingEmbedder, TextEmbedder, fin
 from quant.search import WalletSearch, main
 from quant.simulator.addresses import solana_pubkeys
 from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, Docs, VectorStore, flatten
+from tests.chroma_server import chroma_server  # noqa: F401  (a fixture)
 
 A, B, C, D, E = solana_pubkeys(np.random.default_rng(11), 5)
 EVM = "0x52908400098527886E0F7030069857D2E4169EE7"
@@ -138,35 +134,7 @@ def test_cli_prints_a_table_from_the_persistent_store(tmp_path, capsys):
     assert lines[1].split()[0] == A  # the wallet that doubles down after losses comes first
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def chroma_server(tmp_path):
-    port = _free_port()
-    exe = Path(sys.executable).with_name("chroma")
-    proc = subprocess.Popen([str(exe), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("chroma run did not start") from None
-                time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
-def test_server_mode_round_trip(chroma_server):
+def test_server_mode_round_trip(chroma_server):  # noqa: F811
     store = VectorStore.http("127.0.0.1", chroma_server, prefix="srv_")
     embed = HashingEmbedder()
     assert store.sync(IDENTITY, docs(TEXTS), embed).added == 4
