@@ -2,7 +2,7 @@
 an injected regime shift (`RegimeShift(day=4)`: rug-heavy fate mix for new pools, attention noise x1.6,
 sniping x2).
 
-Per seed, a small world of 7 days is simulated twice, without and with the shift. A champion moon model is
+Per seed, a world (small: 7 days, 24 new pools a day, seeds 7-9; default: 8 days, 50 a day, seed 7) is simulated twice, without and with the shift. A champion moon model is
 trained as the model asset trains it (days 1-2, less the label-horizon purge; day 0 is the world's warm-up)
 and its reference histograms are taken on its held-out day 3. Days 4-6 are then scored as the sensor scores
 them: PSI of the champion's 10 top features by gain (pool_age_min and log_k exempt, as in the sensor) against the reference, firing when any exceeds 0.2.
@@ -24,19 +24,20 @@ from quant.labels import LabelConfig, build_labels
 from quant.models.datasets import labelled
 from quant.models.specs import MOON
 from quant.models.train import predict, reference_histograms, train_booster
-from quant.simulator import RegimeShift, simulate, small_world
+from quant.simulator import RegimeShift, default_world, simulate, small_world
 
 EXEMPT = ("pool_age_min", "log_k")  # as sensors.drift.DriftSettings: they move with the calendar
 
-SIZES = ("small",)
-SEEDS = {"small": (7, 8, 9)}
-DAYS, SHIFT_DAY, REFERENCE_DAY = 7, 4, 3
+SIZES = ("small", "default")
+SEEDS = {"small": (7, 8, 9), "default": (7,)}
+WORLDS = {"small": lambda seed: small_world(seed=seed, days=7), "default": default_world}  # 7 and 8 days
+SHIFT_DAY, REFERENCE_DAY = 4, 3
 WINDOW_H, STEP_H, TOP = 6, 1, 10
 HOUR, DAY = pd.Timedelta(hours=1), pd.Timedelta(days=1)
 
 
-def world(seed: int, shift: bool) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    cfg = small_world(seed=seed, days=DAYS)
+def world(seed: int, shift: bool, size: str = "small") -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    cfg = WORLDS[size](seed)
     if shift:
         cfg = cfg.with_(regime_shift=RegimeShift(day=SHIFT_DAY))
     w = simulate(cfg)
@@ -79,10 +80,10 @@ def run(size: str) -> dict:
             for w in ("stationary", "shifted")}
     for seed in SEEDS[size]:
         for shift in (False, True):
-            feats, labels, cadence_s = world(seed, shift)
+            feats, labels, cadence_s = world(seed, shift, size)
             reference, top = champion(feats, labels, cadence_s)
             t0 = feats.ts.min().floor("D")
-            shift_ts, end = t0 + SHIFT_DAY * DAY, t0 + DAYS * DAY
+            shift_ts, end = t0 + SHIFT_DAY * DAY, feats.ts.max().ceil("D")
             slide = windows(feats, reference, top, shift_ts, end, WINDOW_H * HOUR, STEP_H * HOUR)
             daily = windows(feats, reference, top, shift_ts, end, DAY, DAY)
             fired = slide.max_psi > PSI_ALERT
@@ -108,5 +109,6 @@ def run(size: str) -> dict:
 
 if __name__ == "__main__":
     import json
+    import sys
 
-    print(json.dumps(run("small")))
+    print(json.dumps(run(sys.argv[1] if len(sys.argv) > 1 else "small")))
