@@ -28,9 +28,13 @@ from quant.simulator import RegimeShift, default_world, simulate, small_world
 
 EXEMPT = ("pool_age_min", "log_k")  # as sensors.drift.DriftSettings: they move with the calendar
 
-SIZES = ("small", "default")
-SEEDS = {"small": (7, 8, 9), "default": (7,)}
-WORLDS = {"small": lambda seed: small_world(seed=seed, days=7), "default": default_world}  # 7 and 8 days
+SIZES = ("small", "default", "small-strong")
+SEEDS = {"small": (7, 8, 9), "default": (7,), "small-strong": (7, 8, 9)}
+WORLDS = {"small": lambda seed: small_world(seed=seed, days=7), "default": default_world,  # 7 and 8 days
+          "small-strong": lambda seed: small_world(seed=seed, days=7)}
+# The simulator's shift, and one with attention noise x5 and sniping x4 (what feature PSI needs to see it).
+SHIFTS = {"small": RegimeShift(day=4), "default": RegimeShift(day=4),
+          "small-strong": RegimeShift(day=4, volatility_mult=5.0, sniper_mult=4.0)}
 SHIFT_DAY, REFERENCE_DAY = 4, 3
 WINDOW_H, STEP_H, TOP = 6, 1, 10
 HOUR, DAY = pd.Timedelta(hours=1), pd.Timedelta(days=1)
@@ -39,7 +43,7 @@ HOUR, DAY = pd.Timedelta(hours=1), pd.Timedelta(days=1)
 def world(seed: int, shift: bool, size: str = "small") -> tuple[pd.DataFrame, pd.DataFrame, int]:
     cfg = WORLDS[size](seed)
     if shift:
-        cfg = cfg.with_(regime_shift=RegimeShift(day=SHIFT_DAY))
+        cfg = cfg.with_(regime_shift=SHIFTS[size])
     w = simulate(cfg)
     feats = batch_features(w.pool_snapshots, w.swaps).to_pandas()
     return feats, build_labels(w.pool_snapshots).to_pandas(), cfg.cadence_s
