@@ -125,7 +125,10 @@ def measure(warehouse: Warehouse, registry: Registry, s: DriftSettings) -> Drift
                 f"(ends {reference_end:%Y-%m-%d}): no newer data")
     lo, hi = max(newest - (s.window_days - 1) * DAY, reference_end), newest + DAY
     features = top_features(registry, s.model, champion, s.top_features, s.exempt)
-    frame = warehouse.read_window("pool_features", lo, hi)
+    # Only the compared columns, unordered: a sensor tick must stay cheap on a large world's day.
+    cols = ", ".join(f'"{f}"' for f in features)
+    frame = warehouse.query(f"SELECT {cols} FROM pool_features WHERE ts >= ? AND ts < ?",
+                            [lo.to_pydatetime(), hi.to_pydatetime()])
     if len(frame) < s.min_rows:
         return f"{len(frame)} feature rows in [{lo:%Y-%m-%d}, {hi:%Y-%m-%d}): fewer than the {s.min_rows} needed"
     psi = psi_table(manifest["reference"]["features"], frame, features)
