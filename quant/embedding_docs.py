@@ -143,12 +143,14 @@ def connection_docs(connections: pd.DataFrame, clusters: pd.DataFrame) -> Docs:
         score = max(wash_of.get(c["source"], 0.0), wash_of.get(c["target"], 0.0))
         circular = c["kind"] == "circular"
         ids.append(f"{c['kind']}:{c['source']}:{c['target']}:{via}")
-        texts.append(f"{c['kind'].capitalize()} funding from {c['source']} to {c['target']}"
-                     + (f" through {via}" if via else "")
-                     + f": {c['transfers']} transfers, {c['amount']:.4f} in total, "
-                     f"from {c['first_ts']} to {c['last_ts']}."
-                     + (" Part of a funding cycle (money returns to its origin)." if circular else "")
-                     + (f" Wash-trading score {score:.2f}." if score else ""))
+        span = (pd.Timestamp(c["last_ts"]) - pd.Timestamp(c["first_ts"])).total_seconds()
+        # Addresses and exact figures live in the metadata: base58 keys cost dozens of word pieces each and
+        # carry no meaning, and bucketed text lets alike connections share one embedding.
+        texts.append(f"{c['kind'].capitalize()} funding" + (" through one intermediary" if via else "")
+                     + f": {min(int(c['transfers']), 5)}{'+' if c['transfers'] > 5 else ''} transfers, "
+                     f"{_size(c['amount'])} amount, over {_hold(span) if span > 0 else 'one moment'}."
+                     + (" Part of a funding cycle: money returns to its origin." if circular else "")
+                     + (f" Wash-trading score {'high' if score >= 0.5 else 'low'}." if score else ""))
         addrs.append([c["source"], c["target"]] + ([via] if via else []))
         metas.append({"source": c["source"], "target": c["target"], "relationship": c["kind"], "via": via,
                       "amount": float(c["amount"]), "transfers": int(c["transfers"]),
