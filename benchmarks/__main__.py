@@ -71,6 +71,10 @@ def write_markdown(out: Path) -> None:
 
 
 def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
     if isinstance(v, float):
         return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
     if isinstance(v, int):
@@ -89,12 +93,16 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object of figures")
     p.add_argument("--all", action="store_true", help="run every benchmark at every size")
     p.add_argument("--record", action="store_true", help="run NAME at --size, keep it, rewrite the markdown")
+    p.add_argument("--markdown", action="store_true", help="only rewrite the markdown from kept results")
     p.add_argument("--write", type=Path, default=Path("BENCHMARKS.md"))
     args = p.parse_args()
     if args.all:
         for name in NAMES:
             for size in importlib.import_module(f"benchmarks.{name}").SIZES:
                 measure(name, size)
+        write_markdown(args.write)
+        return
+    if args.markdown:
         write_markdown(args.write)
         return
     if args.record:
