@@ -65,6 +65,9 @@ class DriftFigures:
     psi: dict[str, float]  # top features, largest PSI first
     quality: dict | None  # quality_drift on resolved labels, or None when too few have resolved
 
+    def key(self) -> str:
+        return f"{self.partition}:{self.rows}:{self.champion}"
+
     def drifted(self, s: DriftSettings) -> dict[str, float]:
         return {f: v for f, v in self.psi.items() if v > s.psi_threshold}
 
@@ -163,6 +166,16 @@ def evaluate(figures: DriftFigures | str, cursor: dict, now: float, s: DriftSett
     return request, {**cursor, "last_request_at": now, "last_run_key": run_key, "last_partition": figures.partition}
 
 
+def observation(figures: DriftFigures) -> dg.AssetObservation:
+    """The figures on the compared pool_features partition, so its drift shows on the asset's timeline."""
+    psi = {f: round(v, 4) if np.isfinite(v) else None for f, v in figures.psi.items()}
+    metadata = {"drift_champion": figures.champion, "drift_rows": figures.rows, "drift_psi": dg.MetadataValue.json(psi),
+                "drift_max_psi": max((v for v in psi.values() if v is not None), default=float("nan"))}
+    if figures.quality is not None:
+        metadata.update({f"drift_{k}": float(figures.quality[k]) for k in ("brier", "brier_delta", "roc_auc", "auc_delta")})
+    return dg.AssetObservation(asset_key="pool_features", partition=figures.partition, metadata=metadata)
+
+
 def build_drift_sensor(job, settings: DriftSettings = DriftSettings(), name: str = "drift_sensor",
                        minimum_interval_seconds: int = 900) -> dg.SensorDefinition:
     @dg.sensor(name=name, target=job, minimum_interval_seconds=minimum_interval_seconds,
@@ -173,8 +186,14 @@ def build_drift_sensor(job, settings: DriftSettings = DriftSettings(), name: str
         cursor = json.loads(context.cursor) if context.cursor else {}
         figures = measure(warehouse, model_registry.registry(), settings)
         result, new_cursor = evaluate(figures, cursor, time.time(), settings)
+        events = []
+        if isinstance(figures, DriftFigures) and cursor.get("observed") != figures.key():
+            events = [observation(figures)]  # once per (day, rows, champion): the drift timeline in the UI
+            new_cursor = {**new_cursor, "observed": figures.key()}
         if new_cursor != cursor:
             context.update_cursor(json.dumps(new_cursor, sort_keys=True))
-        return result
+        if isinstance(result, dg.RunRequest):
+            return dg.SensorResult(run_requests=[result], asset_events=events)
+        return dg.SensorResult(skip_reason=result, asset_events=events)
 
     return _sensor

@@ -68,13 +68,18 @@ def store(env, frame: pd.DataFrame, labels: bool = False) -> None:
                                         day + pd.Timedelta(days=1))
 
 
-def tick(env, cursor: dict | None = None, settings: DriftSettings = SETTINGS):
-    """One sensor evaluation: (its result, the cursor it leaves as a dict)."""
+def tick(env, cursor: dict | None = None, settings: DriftSettings = SETTINGS, events: list | None = None):
+    """One sensor evaluation: (its run request or skip reason, the cursor it leaves as a dict); the asset
+    events it emits are appended to `events`."""
     sensor = build_drift_sensor(retrain_job, settings)
     context = dg.build_sensor_context(cursor=json.dumps(cursor) if cursor is not None else None, resources=env,
                                       instance=dg.DagsterInstance.ephemeral())
     result = sensor(context)
-    return result, json.loads(context.cursor) if context.cursor else None
+    assert isinstance(result, dg.SensorResult)
+    if events is not None:
+        events.extend(result.asset_events)
+    decision = result.run_requests[0] if result.run_requests else result.skip_reason
+    return decision, json.loads(context.cursor) if context.cursor else None
 
 
 def test_fires_on_drifted_features_with_reason_and_figures(env):
@@ -102,7 +107,20 @@ def test_skips_on_stationary_features_with_the_figures(env):
     psis = [float(kv.split("=")[1]) for kv in text.split("PSI ")[1].split(";")[0].split(", ")]
     assert len(psis) == 5 and max(psis) < 0.2
     assert "no resolved labels" in text
-    assert cursor is None  # a skip leaves the cursor as it was
+    assert cursor == {"observed": "2026-01-04:3000:moon_model@v0001"}  # no request, no cooldown started
+
+
+def test_figures_are_observed_on_the_partition_once(env):
+    store(env, feature_rows(NEW_DAY, 3, shift=1.0))
+    events = []
+    _, cursor = tick(env, events=events)
+    assert len(events) == 1 and isinstance(events[0], dg.AssetObservation)
+    obs = events[0]
+    assert obs.asset_key == dg.AssetKey("pool_features") and obs.partition == "2026-01-04"
+    psi = obs.metadata["drift_psi"].value
+    assert set(psi) >= set(SIGNAL) and obs.metadata["drift_max_psi"].value == max(psi.values()) > 0.2
+    tick(env, cursor, events=events)  # the same figures again: not observed twice
+    assert len(events) == 1
 
 
 def test_cooldown_walks_through_each_state(env):
