@@ -4,7 +4,7 @@ truth through the chain source: an evaluation asset, never an input to the calls
 import dagster as dg
 
 from assets.wallets import WalletWindow
-from quant.wallet_eval import evaluate_rings, evaluate_scanner
+from quant.wallet_eval import evaluate_rings, evaluate_scanner, market_maker_note
 from resources import ChainSource, Warehouse
 
 # What the default world must show. TARGET precision follows the 3% false-positive rate hand-tuned scanners
@@ -17,9 +17,7 @@ THRESHOLDS = {
     "ring_recall": 0.80,
     "ring_precision": 0.80,
 }
-MARKET_MAKER_NOTE = ("PILLAR 3 uses the published band (net win rate 48-52%). The simulated market makers pay "
-                     "AMM fees on ~8-minute round trips, so their net win rate sits near 0.34 and the rule as "
-                     "published finds almost none of them; reported, not tuned away.")
+
 
 
 @dg.asset(
@@ -50,13 +48,14 @@ def wallet_evaluation(config: WalletWindow, warehouse: Warehouse, chain_source: 
                                   metadata={"value": figures[name], "floor": floor})
               for name, floor in THRESHOLDS.items()]
     mm_recall = scanner["market_maker"]["recall"]
+    note = market_maker_note(profiles, truth)
     checks.append(dg.AssetCheckResult(check_name="market_maker_rule_finds_market_makers",
                                       passed=mm_recall is not None and mm_recall >= 0.5,
                                       severity=dg.AssetCheckSeverity.WARN,
-                                      metadata={"recall": mm_recall, "note": MARKET_MAKER_NOTE}))
+                                      metadata={"recall": mm_recall, "note": note}))
     return dg.MaterializeResult(
         metadata={**{k: v for k, v in scanner.items() if not isinstance(v, dict)},
                   "target_archetypes": scanner["target_archetypes"], "martingale": scanner["martingale"],
-                  "market_maker": scanner["market_maker"], "market_maker_note": MARKET_MAKER_NOTE, **rings},
+                  "market_maker": scanner["market_maker"], "market_maker_note": note, **rings},
         check_results=checks,
     )
