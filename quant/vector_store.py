@@ -79,8 +79,11 @@ def flatten(meta: dict, prefix: str = "") -> dict:
 
 
 def content_hash(document: str, meta: dict, vector: np.ndarray | None) -> str:
+    """Floats count to 10 significant digits: DuckDB's parallel sums differ between runs in the last bits,
+    which is no change to the document."""
     h = hashlib.sha256(document.encode())
-    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    canonical = {k: float(f"{v:.10g}") if isinstance(v, float) else v for k, v in meta.items()}
+    h.update(json.dumps(canonical, sort_keys=True, default=str).encode())
     if vector is not None:
         h.update(np.ascontiguousarray(vector, np.float32).tobytes())
     return h.hexdigest()[:32]

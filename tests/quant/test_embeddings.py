@@ -68,9 +68,13 @@ def test_unchanged_documents_are_not_re_embedded(store):
     stats = store.sync(IDENTITY, docs(changed), embed)
     assert (embed.calls, embed.texts_embedded) == (2, 6)
     assert (stats.added, stats.changed, stats.unchanged, stats.deleted) == (1, 1, 3, 0)
-    meta_only = docs(changed)
-    meta_only.metadatas[1]["extra"]["n"] = 99  # a metadata change alone is a change too
-    assert store.sync(IDENTITY, meta_only, embed).changed == 1
+    noise = docs(changed)
+    noise.metadatas[0]["amount"] = 0.1 + 0.2  # vs 0.3 below: a float sum's last bits are no change
+    store.sync(IDENTITY, noise, embed)
+    noise.metadatas[0]["amount"] = 0.3
+    assert store.sync(IDENTITY, noise, embed).unchanged == 5
+    noise.metadatas[1]["extra"]["n"] = 99  # a metadata change alone is a change too
+    assert store.sync(IDENTITY, noise, embed).changed == 1
 
 
 def test_bad_input_is_refused_with_the_reason_and_the_rest_goes_through(store):
