@@ -162,9 +162,11 @@ def connection_docs(connections: pd.DataFrame, clusters: pd.DataFrame) -> Docs:
 # Relations: swaps(ts, chain, pool_id, wallet, side, amount_in, amount_out) and pools(pool_id, category).
 POSITIONS = """
 WITH s AS (
+  -- Summed as decimals: a parallel sum of doubles differs between runs in its last bits, and a re-run
+  -- that changes nothing must hash every document the same.
   SELECT wallet, chain, pool_id, ts, side = 'buy' AS buy,
-         CASE WHEN side = 'buy' THEN amount_in ELSE amount_out END AS quote,
-         CASE WHEN side = 'buy' THEN amount_out ELSE amount_in END AS base
+         (CASE WHEN side = 'buy' THEN amount_in ELSE amount_out END)::DECIMAL(38, 12) AS quote,
+         (CASE WHEN side = 'buy' THEN amount_out ELSE amount_in END)::DECIMAL(38, 12) AS base
   FROM swaps),
 minute AS (
   SELECT pool_id, date_trunc('minute', ts) AS m, count(DISTINCT wallet) FILTER (buy) AS buyers, sum(quote) AS vol
@@ -176,8 +178,10 @@ pos AS (
          coalesce(sum(quote) FILTER (buy), 0) AS quote_in, coalesce(sum(base) FILTER (buy), 0) AS base_in,
          coalesce(sum(quote) FILTER (NOT buy), 0) AS quote_out, coalesce(sum(base) FILTER (NOT buy), 0) AS base_out
   FROM s GROUP BY 1, 2)
-SELECT pos.*, coalesce(p.category, 'unknown') AS category, coalesce(mi.buyers, 0) AS buyers_at_entry,
-       n.avg_buyers, mi.vol / n.avg_vol AS volume_ratio
+SELECT pos.* REPLACE (quote_in::DOUBLE AS quote_in, base_in::DOUBLE AS base_in, quote_out::DOUBLE AS quote_out,
+                      base_out::DOUBLE AS base_out),
+       coalesce(p.category, 'unknown') AS category, coalesce(mi.buyers, 0) AS buyers_at_entry,
+       n.avg_buyers, (mi.vol / n.avg_vol)::DOUBLE AS volume_ratio
 FROM pos
 LEFT JOIN (SELECT pool_id, any_value(category) AS category FROM pools GROUP BY 1) p USING (pool_id)
 LEFT JOIN minute mi ON mi.pool_id = pos.pool_id AND mi.m = date_trunc('minute', pos.entry)
@@ -215,6 +219,11 @@ def _hold(seconds) -> str:
     return next(name for name, top in HOLDS if seconds < top) if seconds == seconds else "n/a"
 
 
+def _tens(pct: float) -> str:
+    tens = int(round(pct, -1))
+    return f"{tens:+d}%" if tens else "0%"
+
+
 STAKES = (("dust", 0.01), ("small", 0.1), ("medium", 1.0), ("large", 10.0), ("whale", float("inf")))
 HOLDS = (("seconds", 120), ("minutes", 3600), ("hours", 86_400), ("days", float("inf")))
 
@@ -231,7 +240,7 @@ def position_docs(positions: pd.DataFrame) -> Docs:
                 f"{min(r['buys'], 5)}{'+' if r['buys'] > 5 else ''} buys and "
                 f"{min(r['sells'], 5)}{'+' if r['sells'] > 5 else ''} sells"
                 + (f", held for {_hold(r['hold_s'])}" if r["trade_type"] != "sell_only" else "")
-                + (f"; {'profitable' if pnl > 0 else 'losing'} trade, PnL about {int(round(pnl, -1)):+d}%" if has_pnl
+                + (f"; {'profitable' if pnl > 0 else 'losing'} trade, PnL about {_tens(pnl)}" if has_pnl
                    else "")
                 + "." + (" Coordinated buying: many wallets bought in the same minute." if r["coordinated_buying"]
                          else "")
