@@ -147,3 +147,35 @@ def test_server_mode_round_trip(chroma_server):  # noqa: F811
     assert hit.id[0] == B
     assert store.sync(IDENTITY, docs({A: TEXTS[A]}), embed).deleted == 3
     assert store.stats() == {IDENTITY: 1}
+
+
+def test_positions_on_hand_built_swaps():
+    import duckdb
+    import pandas as pd
+
+    from quant.embedding_docs import position_docs, position_table
+
+    t0 = pd.Timestamp("2026-01-01")
+
+    def swap(s, wallet, side, quote, base, pool="P"):
+        amount_in, amount_out = (quote, base) if side == "buy" else (base, quote)
+        return dict(ts=t0 + pd.Timedelta(seconds=s), chain="solana", pool_id=pool, wallet=wallet, side=side,
+                    amount_in=amount_in, amount_out=amount_out)
+
+    rows = [swap(0, A, "buy", 1.0, 100), swap(600, A, "sell", 1.5, 100),  # +50% round trip held 10 minutes
+            *[swap(3600 + k, w, "buy", 2.0, 10) for k, w in enumerate((B, C, D, EVM))],  # four in one minute
+            swap(7200, E, "buy", 0.5, 5, pool="Q")]
+    rows += [swap(10_000 + 120 * k, E, "buy", 0.01, 1) for k in range(6)]  # P usually sees one buyer a minute
+    con = duckdb.connect()
+    con.register("swaps", pd.DataFrame(rows))
+    con.register("pools", pd.DataFrame({"pool_id": ["P", "Q"], "category": ["memecoin", "ai"]}))
+    pos = position_table(con).set_index(["wallet", "pool_id"])
+    a = pos.loc[(A, "P")]
+    assert a.trade_type == "round_trip" and a.pnl_pct == pytest.approx(50.0) and a.success and a.hold_s == 600
+    assert pos.loc[(B, "P")].trade_type == "open" and pos.loc[(B, "P")].coordinated_buying
+    assert not a.coordinated_buying and not pos.loc[(E, "P")].coordinated_buying
+    assert pos.loc[(E, "Q")].category == "ai" and pos.loc[(E, "P")].buys == 6
+    docs_ = position_docs(pos.reset_index())
+    text = dict(zip(docs_.ids, docs_.documents, strict=True))
+    assert text[f"{A}:P"] == ("Round trip in a memecoin pool: large stake, 1 buys and 1 sells, held for minutes; "
+                              "profitable trade, PnL about +50%.")
