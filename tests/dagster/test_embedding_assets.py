@@ -103,3 +103,13 @@ def test_assets_and_queries_against_a_chroma_server(built, chroma_server):  # no
     near, far = local.similar_identities(wallet=wallet, n=5), remote.similar_identities(wallet=wallet, n=5)
     assert len(far) == 5 and np.allclose(far.distance, near.distance, atol=1e-4)  # ties may swap order
     assert remote.funding_network(wallet, 2).equals(local.funding_network(wallet, 2))
+
+
+def test_rebuilt_wallet_tables_re_embed_nothing(built):
+    """Profiles, funding graph and scores rebuilt from the same swaps give the same documents."""
+    _, resources = built
+    assert dg.materialize([wallet_profiles, funding_graph, wallet_scores], resources=resources).success
+    again = dg.materialize(EMBEDDING_ASSETS, resources=resources)
+    for key in (IDENTITY, FUNDING, TRADES):
+        meta = _metadata(again, key)
+        assert (meta["added"], meta["changed"], meta["deleted"], meta["embedded"]) == (0, 0, 0, 0), (key, meta)
