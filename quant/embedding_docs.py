@@ -124,6 +124,7 @@ def identity_docs(profiles: pl.DataFrame, scores: pl.DataFrame, clusters: pd.Dat
         texts.append(text)
         addrs.append([w])
         metas.append({"wallet": w, "chain": p["chain"], "identity_type": kind, "classification": cls,
+                      "stage": p.get("stage"), "decided_by": p.get("decided_by"), "scanner_reasons": p.get("reasons"),
                       "confidence": p.get("confidence"), "risk_level": risk, "trading_frequency": round(freq, 4),
                       "avg_size": round(avg_size, 6), "coordination_score": p["wash_score"],
                       "ring_similarity": round(ring_similarity, 4), "pattern_matches": patterns,

@@ -90,7 +90,8 @@ class WalletSearch:
             raise KeyError(f"wallet {wallet} is not in {self.store.name(IDENTITY)}")
         meta = got["metadatas"][0]
         return {"wallet": wallet, "description": got["documents"][0], "metadata": meta,
-                "verdict": meta.get("classification"), "patterns": meta.get("pattern_matches", ""),
+                "verdict": meta.get("classification"), "decided_by": meta.get("decided_by"),
+                "reasons": meta.get("scanner_reasons", ""), "patterns": meta.get("pattern_matches", ""),
                 "ring": meta.get("ring_id") or None,
                 "neighbours": self.similar_identities(wallet=wallet, n=n),
                 "funding": self.funding_network(wallet, depth=1)}

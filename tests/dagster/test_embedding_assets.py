@@ -80,6 +80,8 @@ def test_search_api_on_the_built_store(built):
         "SELECT members[1] AS w FROM funding_clusters WHERE is_ring LIMIT 1").w[0]
     report = search.analyze_wallet(ring_wallet)
     assert report["ring"] and report["metadata"]["risk_level"] == "critical"
+    verdict = resources["warehouse"].query(f"SELECT classification, reasons FROM wallet_scores WHERE wallet = '{ring_wallet}'")
+    assert (report["verdict"], report["reasons"]) == (verdict.classification[0], verdict.reasons[0])
     assert len(report["neighbours"]) == 5 and ring_wallet not in set(report["neighbours"].id)
     assert len(report["funding"]) > 0 and (report["funding"].depth == 1).all()
     found = search.trade_patterns("round trip profitable trade", n=5, where={"success": True})
