@@ -7,6 +7,7 @@ import dagster as dg
 from pandera.errors import SchemaErrors
 
 from assets.partitions import daily_partitions
+from quant.market_source import MARKET_TABLES
 from quant.schemas import CONTRACTS
 from quant.validation import split_valid
 from resources import ChainSource, RawStore, Warehouse
@@ -80,5 +81,4 @@ def market_table_asset(table: str) -> dg.AssetsDefinition:
     return _asset
 
 
-MARKET_TABLES = ("pool_snapshots", "swaps", "transfers", "cex_prices")
 market_assets = [market_table_asset(t) for t in MARKET_TABLES]

@@ -46,8 +46,6 @@ class World:
     truth: Truth
     raw: dict = field(default_factory=dict)
 
-    MARKET_TABLES = ("pool_snapshots", "swaps", "transfers", "cex_prices", "liquidity_events")
-
 
 def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -> World:
     """Build the world for `cfg`. Deterministic: the same config gives identical tables."""

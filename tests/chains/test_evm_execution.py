@@ -15,7 +15,7 @@ from quant.chains.evm.abi import ERC20
 from quant.chains.evm.swap import GasCap, RouterSwapper
 from quant.chains.keys import KeyLoadError, load_evm_key
 from quant.chains.live import amount_out_min
-from tests.chains.uniswap import E18, add_liquidity, setup_uniswap
+from tests.chains.uniswap import E18, two_pair_market
 
 GWEI = 10**9
 CAP = GasCap(max_fee_per_gas=100 * GWEI)
@@ -24,9 +24,7 @@ CAP = GasCap(max_fee_per_gas=100 * GWEI)
 @pytest.fixture(scope="module")
 def chain(anvil):
     _, w3 = anvil
-    u = setup_uniswap(w3)
-    add_liquidity(u, "AAA", 1_000_000 * E18, 50 * E18)
-    add_liquidity(u, "BBB", 20_000 * E18, 10 * E18)
+    u = two_pair_market(w3)
     return w3, u
 
 

@@ -7,15 +7,13 @@ import pytest
 
 from quant.chains.evm.pairs import decode_pair_event
 from quant.chains.evm.ws import PairLogStream
-from tests.chains.uniswap import E18, Done, add_liquidity, buy, sell, setup_uniswap
+from tests.chains.uniswap import E18, Done, buy, sell, two_pair_market
 
 
 @pytest.fixture(scope="module")
 def chain(anvil):
     url, w3 = anvil
-    u = setup_uniswap(w3)
-    add_liquidity(u, "AAA", 1_000_000 * E18, 50 * E18)
-    add_liquidity(u, "BBB", 20_000 * E18, 10 * E18)
+    u = two_pair_market(w3)
     return url.replace("http://", "ws://"), w3, u
 
 

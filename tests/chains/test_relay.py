@@ -16,7 +16,7 @@ from quant.chains.evm.relay import FlashbotsRelay, flashbots_signature
 from quant.chains.evm.swap import GasCap, RouterSwapper
 from quant.chains.keys import FLASHBOTS_KEY_ENV, load_evm_key
 from tests.chains.rpc_server import LoopbackRpc, Reply, RpcError
-from tests.chains.uniswap import E18, add_liquidity, setup_uniswap
+from tests.chains.uniswap import E18, two_pair_market
 
 
 def refusal(message: str) -> Reply:
@@ -91,9 +91,7 @@ class AnvilRelay:
 @pytest.fixture(scope="module")
 def chain(anvil):
     _, w3 = anvil
-    u = setup_uniswap(w3)
-    add_liquidity(u, "AAA", 1_000_000 * E18, 50 * E18)
-    add_liquidity(u, "BBB", 20_000 * E18, 10 * E18)
+    u = two_pair_market(w3)
     return w3, u
 
 

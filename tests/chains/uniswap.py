@@ -146,3 +146,12 @@ def scenario(u: Uniswap, advance=lambda s: None) -> Done:
     last = done.swaps[-1]
     last.update(side="sell", base_before=last["quote_before"], quote_before=last["base_before"])
     return done
+
+
+def two_pair_market(w3):
+    """The real Uniswap V2 contracts with two WETH pairs, AAA (deep) and BBB (shallow): the execution tests'
+    market."""
+    u = setup_uniswap(w3)
+    add_liquidity(u, "AAA", 1_000_000 * E18, 50 * E18)
+    add_liquidity(u, "BBB", 20_000 * E18, 10 * E18)
+    return u
