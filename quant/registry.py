@@ -7,6 +7,10 @@ Layout, under a root directory:
     <model>/champion                  {"version", "promoted_at", "reason", "history"}: replaced atomically
     <model>/candidate                 {"version", "marked_at"}: the newest trained version awaiting promotion
 
+Models that are not one XGBoost file (a torch state_dict, a stable-baselines3 zip) are stored with
+`register_files`: several named files, each with its sha256 in the manifest's "files", and a "kind"
+("torch", "sb3"; manifests without one are "xgboost"). `load_files` returns the verified bytes.
+
 A version directory is written under a temporary name and renamed into place, and the champion pointer is
 written to a temporary file and `os.replace`d, so a reader (the live runtime) sees the old state or the new,
 never half of either. Loading verifies the file's hash and the feature list.
@@ -82,6 +86,55 @@ class Registry:
         os.replace(tmp, model_dir / version)  # a directory rename: the version appears whole or not at all
         return version
 
+    def register_files(self, model: str, files: dict[str, bytes], features: list[str], kind: str,
+                       **manifest_fields) -> str:
+        """Store named files as a new version (written and renamed into place like `register`); the same
+        files and features already stored return that version. The manifest's "sha256" hashes the files'
+        hashes, so tools that list one digest per version keep working."""
+        if not files or MANIFEST in files:
+            raise RegistryError(f"{model}: files must be non-empty and must not include {MANIFEST}")
+        hashes = {name: sha256_bytes(blob) for name, blob in sorted(files.items())}
+        digest = sha256_bytes(json.dumps(hashes, sort_keys=True).encode())
+        for version in self.versions(model):
+            m = self.manifest(model, version)
+            if m.get("files") == hashes and m["features"] == list(features) and m.get("kind") == kind:
+                return version
+        model_dir = self.root / model
+        model_dir.mkdir(parents=True, exist_ok=True)
+        version = self._next_version(model)
+        tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        for name, blob in files.items():
+            (tmp / name).write_bytes(blob)
+        manifest = {"model": model, "version": version, "created_at": _now(), "kind": kind, "files": hashes,
+                    "sha256": digest, "features": list(features), **manifest_fields}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
+        os.replace(tmp, model_dir / version)
+        return version
+
+    def load_files(self, model: str, version: str | None = None,
+                   expected_features: list[str] | None = None) -> tuple[dict[str, bytes], dict]:
+        """The files of a version (the champion by default) and its manifest, after checking every file's
+        sha256 and, when given, that the features are exactly `expected_features` in order. An XGBoost
+        version (no "files" in its manifest) returns its one model file."""
+        version = version or self.champion(model)
+        if version is None:
+            raise RegistryError(f"{model}: no champion to load and no version named")
+        manifest = self.manifest(model, version)
+        hashes = manifest.get("files") or {manifest["file"]: manifest["sha256"]}
+        files = {}
+        for name, expected in hashes.items():
+            path = self.root / model / version / name
+            if not path.exists():
+                raise RegistryError(f"{model} {version}: file {path} is missing")
+            blob = path.read_bytes()
+            if sha256_bytes(blob) != expected:
+                raise RegistryError(f"{model} {version}: {path} is corrupt: sha256 {sha256_bytes(blob)[:12]}... "
+                                    f"does not match the manifest's {expected[:12]}...")
+            files[name] = blob
+        _check_features(model, version, manifest, expected_features)
+        return files, manifest
+
     def _next_version(self, model: str) -> str:
         numbers = [int(v[1:]) for v in self.versions(model)]
         return f"v{max(numbers, default=0) + 1:04d}"
@@ -114,6 +167,8 @@ class Registry:
         if version is None:
             raise RegistryError(f"{model}: no champion to load and no version named")
         manifest = self.manifest(model, version)
+        if kind(manifest) != "xgboost":
+            raise RegistryError(f"{model} {version} is a {kind(manifest)} model: use load_files")
         path = self.root / model / version / manifest["file"]
         if not path.exists():
             raise RegistryError(f"{model} {version}: model file {path} is missing")
@@ -121,11 +176,7 @@ class Registry:
         if sha256_bytes(blob) != manifest["sha256"]:
             raise RegistryError(f"{model} {version}: {path} is corrupt: sha256 {sha256_bytes(blob)[:12]}... "
                                 f"does not match the manifest's {manifest['sha256'][:12]}...")
-        if expected_features is not None and list(expected_features) != manifest["features"]:
-            missing = sorted(set(expected_features) - set(manifest["features"]))
-            extra = sorted(set(manifest["features"]) - set(expected_features))
-            raise RegistryError(f"{model} {version}: feature list mismatch (missing {missing}, extra {extra}, "
-                                "or a different order); refusing to serve it")
+        _check_features(model, version, manifest, expected_features)
         booster = xgb.Booster()
         booster.load_model(bytearray(blob))
         return LoadedModel(booster, manifest)
@@ -176,6 +227,19 @@ class Registry:
             to = earlier[-1]
         self.promote(model, to, reason=f"rollback from {pointer['version']}")
         return to
+
+
+def kind(manifest: dict) -> str:
+    """What a version holds: "xgboost" for manifests written before kinds existed."""
+    return manifest.get("kind", "xgboost")
+
+
+def _check_features(model: str, version: str, manifest: dict, expected: list[str] | None) -> None:
+    if expected is not None and list(expected) != manifest["features"]:
+        missing = sorted(set(expected) - set(manifest["features"]))
+        extra = sorted(set(manifest["features"]) - set(expected))
+        raise RegistryError(f"{model} {version}: feature list mismatch (missing {missing}, extra {extra}, "
+                            "or a different order); refusing to serve it")
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:

@@ -180,3 +180,26 @@ def test_cli_lists_and_rolls_back(reg, boosters, capsys):
     assert reg.champion(SPEC.name) == v1
     with pytest.raises(SystemExit, match="no version"):
         main(["--root", str(reg.root), "rollback", SPEC.name, "--to", "v0042"])
+
+
+def test_register_files_round_trip_dedupe_and_verification(reg, boosters):
+    files = {"model.pt": b"\x00weights", "extra.json": b'{"a": 1}'}
+    v1 = reg.register_files("seq", files, ["a", "b"], kind="torch", seq_len=8)
+    assert reg.register_files("seq", dict(files), ["a", "b"], kind="torch", seq_len=8) == v1  # same content
+    assert reg.register_files("seq", {**files, "model.pt": b"other"}, ["a", "b"], kind="torch") == "v0002"
+    loaded, manifest = reg.load_files("seq", v1, expected_features=["a", "b"])
+    assert loaded == files and manifest["kind"] == "torch" and manifest["seq_len"] == 8
+    import hashlib
+    assert manifest["files"]["model.pt"] == hashlib.sha256(b"\x00weights").hexdigest()
+    with pytest.raises(RegistryError, match="feature list mismatch"):
+        reg.load_files("seq", v1, expected_features=["b", "a"])
+    (reg.root / "seq" / v1 / "extra.json").write_bytes(b"tampered")
+    with pytest.raises(RegistryError, match="extra.json is corrupt"):
+        reg.load_files("seq", v1)
+    with pytest.raises(RegistryError, match="use load_files"):
+        reg.load("seq", "v0002")
+    # An XGBoost version without "kind" reads as xgboost and loads through load_files too.
+    xv = register(reg, boosters[0])
+    blobs, xm = reg.load_files(SPEC.name, xv)
+    from quant.registry import kind
+    assert kind(xm) == "xgboost" and list(blobs) == ["model.ubj"]
