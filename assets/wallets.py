@@ -56,12 +56,6 @@ def _window_views(con, days: int) -> dict:
     return {"window_start": str(start or first), "window_end": str(end), "window_days": days or "all"}
 
 
-def _replace_table(con, name: str, df: pl.DataFrame) -> None:
-    con.register("_frame", df.to_arrow())
-    con.execute(f"CREATE OR REPLACE TABLE main.{name} AS SELECT * FROM _frame")
-    con.unregister("_frame")
-
-
 @dg.asset(
     group_name="wallets", kinds={"duckdb", "polars"}, owners=[OWNER],
     deps=["swaps", "transfers", "pool_snapshots"],
@@ -82,7 +76,7 @@ def wallet_profiles(context: dg.AssetExecutionContext, config: WalletWindow, war
         window = _window_views(con, config.window_days)
         profiles = build_profiles(con, cfg, timings=timings)
         swapping = con.execute("SELECT count(DISTINCT wallet) FROM swaps").fetchall()[0][0]
-        _replace_table(con, "wallet_profiles", profiles)
+    warehouse.replace_table("wallet_profiles", profiles.to_arrow())
     seconds = time.perf_counter() - t
     invalid = profiles.filter(~pl.col("address_valid"))
     quarantined = warehouse.quarantine("wallet_profiles", "window", invalid.select("wallet", "chain").to_pandas()
@@ -132,8 +126,7 @@ def wallet_scores(context: dg.AssetExecutionContext, config: WalletWindow, wareh
     result = scan(profiles, cfg)
     seconds = time.perf_counter() - t
     scores = result.scores
-    with warehouse.get_connection() as con:
-        _replace_table(con, "wallet_scores", scores)
+    warehouse.replace_table("wallet_scores", scores.to_arrow())
     counts = scores.group_by("classification").len().to_pandas().set_index("classification")["len"].to_dict()
     per_wallet = scores.group_by("wallet").len()
     stages_ok = (len(scores) == len(profiles) and per_wallet["len"].max() == 1
@@ -174,8 +167,8 @@ def funding_graph(context: dg.AssetExecutionContext, config: FundingWindow, ware
     with warehouse.get_connection() as con:
         window = _window_views(con, config.window_days)
         connections, clusters = build_graph(con, cfg)
-        _replace_table(con, "funding_connections", pl.from_pandas(connections))
-        _replace_table(con, "funding_clusters", pl.from_pandas(clusters))
+    warehouse.replace_table("funding_connections", pl.from_pandas(connections).to_arrow())
+    warehouse.replace_table("funding_clusters", pl.from_pandas(clusters).to_arrow())
     seconds = time.perf_counter() - t
     kinds = connections.kind.value_counts().to_dict()
     typed = connections.kind.isin(["direct", "indirect", "circular"]).all() and connections[["source", "target"]].notna().all().all()

@@ -4,6 +4,6 @@ from resources.chain_source import ChainSource
 from resources.raw_store import RawStore
 from resources.registry import ModelRegistry
 from resources.vector_store import ChromaStore, Embedder
-from resources.warehouse import Warehouse
+from resources.warehouse import ParquetWarehouse, Warehouse
 
-__all__ = ["ChainSource", "ChromaStore", "Embedder", "ModelRegistry", "RawStore", "Warehouse"]
+__all__ = ["ChainSource", "ChromaStore", "Embedder", "ModelRegistry", "ParquetWarehouse", "RawStore", "Warehouse"]
