@@ -15,7 +15,7 @@ import xgboost as xgb
 from benchmarks.common import median_seconds, peak_rss_mb
 from benchmarks.features import default_world_tables
 from benchmarks.training import training_tables
-from quant.features import FEATURES, PoolFeatureState
+from quant.features import FEATURES, OnlineFeatures
 from quant.models.specs import MOON, RUG
 from quant.models.train import predict, train_booster
 
@@ -32,14 +32,18 @@ def run(size: str) -> dict:
     snaps = default_world_tables()["pool_snapshots"]
     longest = snaps.pool_id.value_counts().index[0]  # a pool with thousands of snapshots, in time order
     pool = snaps[snaps.pool_id == longest].sort_values("ts").head(CALLS + 100)
-    state = PoolFeatureState(longest)
+    state = OnlineFeatures()
+    slot = state.slot(longest)
+    ts_us = pool.ts.to_numpy().astype("datetime64[us]").astype(np.int64)
+    open_us = pool.pool_open_time.to_numpy().astype("datetime64[us]").astype(np.int64)
     feature_us, predict_us = [], []
     for i, r in enumerate(pool.itertuples()):
         t = time.perf_counter()
-        f = state.add_snapshot(r.ts, r.price, r.base_reserve, r.quote_reserve, r.volume_24h, r.trade_fee,
-                               r.pool_open_time)
+        state.add_snapshot(slot, int(ts_us[i]), r.price, r.base_reserve, r.quote_reserve, r.volume_24h, r.trade_fee,
+                           int(open_us[i]))
+        f = state.features([slot])
         t1 = time.perf_counter()
-        x = xgb.DMatrix(np.array([[f[k] for k in FEATURES]]), feature_names=list(FEATURES))
+        x = xgb.DMatrix(f, feature_names=list(FEATURES))
         moon.predict(x), rug.predict(x)
         t2 = time.perf_counter()
         if i >= 100:  # after the window is full, as for a pool the runtime has followed a while

@@ -39,3 +39,18 @@ class SyncRaydiumSource:
             async with SolanaRpc(self.url, self.commitment, self.rate) as rpc:
                 return await RaydiumSource(rpc, self.pools).afetch(table, start, end)
         return asyncio.run(go())
+
+
+def market_source_from_env(kind: str, env=None):
+    """The real chain's market source from the environment (the variables docs/chain_sources.md lists):
+    EVM_RPC_URL, EVM_FACTORY, EVM_QUOTE_TOKENS, EVM_USD_PAIRS, EVM_FIRST_BLOCK; SOLANA_RPC_URL, SOLANA_POOLS."""
+    import json
+    import os
+
+    env = os.environ if env is None else env
+    if kind == "evm":
+        return evm_source(env["EVM_RPC_URL"], env["EVM_FACTORY"], json.loads(env.get("EVM_QUOTE_TOKENS", "{}")),
+                          json.loads(env.get("EVM_USD_PAIRS", "{}")), int(env.get("EVM_FIRST_BLOCK", "0")))
+    if kind == "solana":
+        return SyncRaydiumSource(env["SOLANA_RPC_URL"], [p for p in env.get("SOLANA_POOLS", "").split(",") if p])
+    raise ValueError(f"chain kind must be evm or solana, got {kind!r}")

@@ -1,10 +1,15 @@
-"""The incremental execution of the features: one state per pool, holding its last WINDOW snapshots and the
-swaps since the latest one. The live runtime feeds swaps and snapshots as they arrive; each snapshot returns
-that pool's features, computed by the same definitions as the batch (`quant.features.definitions`)."""
+"""The incremental execution of the features: per pool, its last WINDOW snapshots and the swap flow since the
+latest one, held in fixed arrays (one slot per pool) so that a micro-batch of snapshots from many pools is
+scored in one vectorised pass. The live runtime feeds swaps and snapshots as they arrive; `features(slots)`
+returns each slot's features now, computed by the same definitions as the batch
+(`quant.features.definitions`).
+
+Young pools have fewer than WINDOW snapshots; their rows are NaN-padded on the left. That is exact, not an
+approximation: every primitive treats NaN as missing history (lags of the first rows, rolling windows over
+whatever history exists), so padding is indistinguishable from the history not existing.
+"""
 
 from __future__ import annotations
-
-from collections import deque
 
 import numpy as np
 import pandas as pd
@@ -12,56 +17,75 @@ import pandas as pd
 from quant.features.batch import MICROS_PER_MIN
 from quant.features.definitions import FEATURES, INPUTS, MAX_RUN, WINDOW, define
 
-
-def _windows(x: np.ndarray, n: int) -> np.ndarray:
-    """Row i holds x[i-n+1 .. i], NaN-padded before the first element."""
-    padded = np.concatenate([np.full(n - 1, np.nan), x])
-    return np.lib.stride_tricks.sliding_window_view(padded, n)
+_COL = {name: i for i, name in enumerate(INPUTS)}
 
 
-class NumpyPrimitives:
-    """The primitives over one pool's window: numpy arrays, NaN for null; nulls inside windows are skipped."""
+TAIL = 16  # rows at the end of the window where rolling outputs are computed (see ArrayPrimitives)
 
-    def __init__(self, columns: dict[str, np.ndarray]):
-        self.columns = columns
+
+def _windows(x: np.ndarray, n: int, tail: int) -> np.ndarray:
+    """[B, tail, n]: element [b, i] holds the n values of x[b] ending at row W-tail+i, NaN before the first."""
+    need = tail + n - 1
+    if need > x.shape[1]:
+        x = np.concatenate([np.full((x.shape[0], need - x.shape[1]), np.nan), x], axis=1)
+    return np.lib.stride_tricks.sliding_window_view(x[:, -need:], n, axis=1)
+
+
+class ArrayPrimitives:
+    """The primitives over [pools, W] arrays, time along axis 1, NaN for null.
+
+    Only the last row is wanted, so rolling windows are evaluated at the last TAIL rows and left NaN before
+    them: no definition lags a rolling result that far (the batch/online parity test would catch one that did),
+    and the window work shrinks from W rows to TAIL."""
+
+    def __init__(self, columns: np.ndarray, tail: int = TAIL):
+        self.columns = columns  # [B, W, len(INPUTS)]
+        self.tail = min(tail, columns.shape[1])
 
     def col(self, name: str) -> np.ndarray:
-        return self.columns[name]
+        return self.columns[:, :, _COL[name]]
 
     def lag(self, x: np.ndarray, k: int) -> np.ndarray:
-        return np.concatenate([np.full(min(k, len(x)), np.nan), x[: max(len(x) - k, 0)]])
+        k = min(k, x.shape[1])
+        return np.concatenate([np.full((x.shape[0], k), np.nan), x[:, : x.shape[1] - k]], axis=1)
+
+    def _padded(self, values: np.ndarray) -> np.ndarray:
+        out = np.full((values.shape[0], self.columns.shape[1]), np.nan)
+        out[:, -self.tail:] = values
+        return out
 
     def _count_sum(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        w = _windows(x, n)
-        return (~np.isnan(w)).sum(axis=1), np.nansum(w, axis=1)
+        w = _windows(x, n, self.tail)
+        missing = np.isnan(w)
+        return n - missing.sum(axis=2), np.where(missing, 0.0, w).sum(axis=2)
 
     def rolling_sum(self, x: np.ndarray, n: int) -> np.ndarray:
         count, total = self._count_sum(x, n)
-        return np.where(count > 0, total, np.nan)
+        return self._padded(np.where(count > 0, total, np.nan))
 
     def rolling_mean(self, x: np.ndarray, n: int) -> np.ndarray:
         count, total = self._count_sum(x, n)
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return self._padded(np.where(count > 0, total / np.maximum(count, 1), np.nan))
 
     def rolling_max(self, x: np.ndarray, n: int) -> np.ndarray:
-        w = _windows(x, n)
-        return np.fmax.reduce(w, axis=1)  # fmax skips NaN; an all-NaN window stays NaN
+        if n >= x.shape[1]:  # the window is all the history held: a running max, fmax skipping NaN
+            return np.fmax.accumulate(x, axis=1)
+        return self._padded(np.fmax.reduce(_windows(x, n, self.tail), axis=2))
 
     def rolling_std(self, x: np.ndarray, n: int) -> np.ndarray:
-        w = _windows(x, n)
-        count = (~np.isnan(w)).sum(axis=1)
-        mean = np.nansum(w, axis=1) / np.maximum(count, 1)
-        var = np.nansum((w - mean[:, None]) ** 2, axis=1) / np.maximum(count - 1, 1)
-        return np.where(count >= 2, np.sqrt(var), np.nan)
+        w = _windows(x, n, self.tail)
+        missing = np.isnan(w)
+        count = n - missing.sum(axis=2)
+        mean = np.where(missing, 0.0, w).sum(axis=2) / np.maximum(count, 1)
+        var = np.where(missing, 0.0, (w - mean[:, :, None]) ** 2).sum(axis=2) / np.maximum(count - 1, 1)
+        return self._padded(np.where(count >= 2, np.sqrt(var), np.nan))
 
     def run_length(self, x: np.ndarray) -> np.ndarray:
+        # Distance to the last row that was not a gain (or to before the first row), capped.
+        idx = np.arange(x.shape[1])
         up = np.nan_to_num(x, nan=0.0) > 0
-        run = np.zeros(len(x))
-        count = 0
-        for i, u in enumerate(up):
-            count = count + 1 if u else 0
-            run[i] = min(count, MAX_RUN)
-        return run
+        last_reset = np.maximum.accumulate(np.where(up, -1, idx), axis=1)
+        return np.minimum(idx - last_reset, MAX_RUN).astype(np.float64)
 
     def below(self, x: np.ndarray, threshold: float) -> np.ndarray:
         return np.where(np.isnan(x), np.nan, (x < threshold).astype(np.float64))
@@ -74,60 +98,73 @@ class NumpyPrimitives:
         return np.log(x)
 
 
-class PoolFeatureState:
-    """One pool's rolling window of snapshot inputs, and the swap flow since its latest snapshot."""
-
-    def __init__(self, pool_id: str, window: int = WINDOW):
-        self.pool_id = pool_id
-        self.rows: dict[str, deque] = {name: deque(maxlen=window) for name in INPUTS}
-        self._reset_flow()
-
-    def _reset_flow(self) -> None:
-        self.n_buys = self.n_sells = 0
-        self.buy_volume = self.sell_volume = 0.0
-        self.buyer_set: set[str] = set()
-
-    def add_swap(self, side: str, quote_amount: float, wallet: str) -> None:
-        """A swap at or before the next snapshot's time; `quote_amount` is quote in (buy) or out (sell)."""
-        if side == "buy":
-            self.n_buys += 1
-            self.buy_volume += quote_amount
-            self.buyer_set.add(wallet)
-        else:
-            self.n_sells += 1
-            self.sell_volume += quote_amount
-
-    def add_snapshot(self, ts: pd.Timestamp, price: float, base_reserve: float, quote_reserve: float,
-                     volume_24h: float, trade_fee: float, pool_open_time: pd.Timestamp) -> dict[str, float]:
-        """Close the swap interval at this snapshot, push it into the window, return the features now."""
-        age_us = (pd.Timestamp(ts) - pd.Timestamp(pool_open_time)) // pd.Timedelta(microseconds=1)
-        values = dict(price=price, base_reserve=base_reserve, quote_reserve=quote_reserve, volume_24h=volume_24h,
-                      trade_fee=trade_fee, pool_age_min=age_us / MICROS_PER_MIN, n_buys=float(self.n_buys),
-                      n_sells=float(self.n_sells), buy_volume=self.buy_volume, sell_volume=self.sell_volume,
-                      buyers=float(len(self.buyer_set)))
-        for name, v in values.items():
-            self.rows[name].append(float(v))
-        self._reset_flow()
-        return self.features()
-
-    def features(self) -> dict[str, float]:
-        columns = {name: np.fromiter(q, np.float64, len(q)) for name, q in self.rows.items()}
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values = define(NumpyPrimitives(columns))
-        return {name: float(values[name][-1]) for name in FEATURES}
+def compute(columns: np.ndarray) -> np.ndarray:
+    """Features at the last row of each [W, INPUTS] window: [B, len(FEATURES)] in FEATURES order."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = define(ArrayPrimitives(columns))
+    return np.stack([values[name][:, -1] for name in FEATURES], axis=1)
 
 
 class OnlineFeatures:
-    """Pool states keyed by pool id: what the live runtime holds."""
+    """Every pool's rolling window of snapshot inputs and its swap flow since the latest snapshot."""
 
-    def __init__(self, window: int = WINDOW):
+    def __init__(self, window: int = WINDOW, capacity: int = 256):
         self.window = window
-        self.pools: dict[str, PoolFeatureState] = {}
+        self.slots: dict[str, int] = {}
+        self.pool_ids: list[str] = []
+        self.inputs = np.full((capacity, window, len(INPUTS)), np.nan)
+        self.snapshot_ts = np.zeros((capacity, window), np.int64)  # µs since the epoch
+        self.snapshots_seen = np.zeros(capacity, np.int64)
+        self.flow = np.zeros((capacity, 4))  # n_buys, n_sells, buy_volume, sell_volume since the last snapshot
+        self.buyers: list[set[str]] = []
 
-    def state(self, pool_id: str) -> PoolFeatureState:
-        if pool_id not in self.pools:
-            self.pools[pool_id] = PoolFeatureState(pool_id, self.window)
-        return self.pools[pool_id]
+    def slot(self, pool_id: str) -> int:
+        s = self.slots.get(pool_id)
+        if s is not None:
+            return s
+        s = len(self.pool_ids)
+        if s == len(self.inputs):
+            self._grow()
+        self.slots[pool_id] = s
+        self.pool_ids.append(pool_id)
+        self.buyers.append(set())
+        return s
+
+    def _grow(self) -> None:
+        n = len(self.inputs)
+        self.inputs = np.concatenate([self.inputs, np.full_like(self.inputs, np.nan)])
+        self.snapshot_ts = np.concatenate([self.snapshot_ts, np.zeros_like(self.snapshot_ts)])
+        self.snapshots_seen = np.concatenate([self.snapshots_seen, np.zeros(n, np.int64)])
+        self.flow = np.concatenate([self.flow, np.zeros((n, 4))])
+
+    def add_swap(self, slot: int, is_buy: bool, quote_amount: float, wallet: str) -> None:
+        """A swap at or before the pool's next snapshot; `quote_amount` is quote in (buy) or out (sell)."""
+        flow = self.flow[slot]
+        if is_buy:
+            flow[0] += 1
+            flow[2] += quote_amount
+            self.buyers[slot].add(wallet)
+        else:
+            flow[1] += 1
+            flow[3] += quote_amount
+
+    def add_snapshot(self, slot: int, ts_us: int, price: float, base_reserve: float, quote_reserve: float,
+                     volume_24h: float, trade_fee: float, open_us: int) -> None:
+        """Close the swap interval at this snapshot and push it into the pool's window."""
+        rows, times = self.inputs[slot], self.snapshot_ts[slot]
+        rows[:-1] = rows[1:]
+        times[:-1] = times[1:]
+        flow = self.flow[slot]
+        rows[-1] = (price, base_reserve, quote_reserve, volume_24h, trade_fee, (ts_us - open_us) / MICROS_PER_MIN,
+                    flow[0], flow[1], flow[2], flow[3], len(self.buyers[slot]))
+        times[-1] = ts_us
+        self.snapshots_seen[slot] += 1
+        flow[:] = 0.0
+        self.buyers[slot].clear()
+
+    def features(self, slots: np.ndarray | list[int]) -> np.ndarray:
+        """[len(slots), len(FEATURES)]: each slot's features at its latest snapshot."""
+        return compute(self.inputs[np.asarray(slots, np.int64)])
 
 
 def replay(snapshots: pd.DataFrame, swaps: pd.DataFrame, window: int = WINDOW) -> pd.DataFrame:
@@ -142,16 +179,22 @@ def replay(snapshots: pd.DataFrame, swaps: pd.DataFrame, window: int = WINDOW) -
         pd.DataFrame({"ts": sw.ts.to_numpy(), "order": 0, "i": np.arange(len(sw))}),
         pd.DataFrame({"ts": snaps.ts.to_numpy(), "order": 1, "i": np.arange(len(snaps))}),
     ]).sort_values(["ts", "order", "i"], kind="stable")
-    sw_pool, sw_side, sw_wallet = sw.pool_id.to_numpy(), sw.side.to_numpy(), sw.wallet.to_numpy()
-    cols = {c: snaps[c].to_numpy() for c in ("pool_id", "ts", "price", "base_reserve", "quote_reserve",
-                                              "volume_24h", "trade_fee", "pool_open_time")}
-    out = []
+    sw_pool, sw_buy, sw_wallet = sw.pool_id.to_numpy(), sw.side.to_numpy() == "buy", sw.wallet.to_numpy()
+    cols = {c: snaps[c].to_numpy() for c in ("pool_id", "price", "base_reserve", "quote_reserve", "volume_24h",
+                                              "trade_fee")}
+    ts_us = snaps.ts.to_numpy().astype("datetime64[us]").astype(np.int64)
+    open_us = snaps.pool_open_time.to_numpy().astype("datetime64[us]").astype(np.int64)
+    rows = []
     for order, i in zip(events.order.to_numpy(), events.i.to_numpy(), strict=True):
         if order == 0:
-            engine.state(sw_pool[i]).add_swap(sw_side[i], float(quote[i]), sw_wallet[i])
+            engine.add_swap(engine.slot(sw_pool[i]), bool(sw_buy[i]), float(quote[i]), sw_wallet[i])
             continue
-        f = engine.state(cols["pool_id"][i]).add_snapshot(
-            cols["ts"][i], cols["price"][i], cols["base_reserve"][i], cols["quote_reserve"][i],
-            cols["volume_24h"][i], cols["trade_fee"][i], cols["pool_open_time"][i])
-        out.append({"pool_id": cols["pool_id"][i], "ts": cols["ts"][i], **f})
-    return pd.DataFrame(out, columns=["pool_id", "ts", *FEATURES]).sort_values(["pool_id", "ts"]).reset_index(drop=True)
+        slot = engine.slot(cols["pool_id"][i])
+        engine.add_snapshot(slot, int(ts_us[i]), cols["price"][i], cols["base_reserve"][i], cols["quote_reserve"][i],
+                            cols["volume_24h"][i], cols["trade_fee"][i], int(open_us[i]))
+        rows.append((i, engine.features([slot])[0]))
+    out = pd.DataFrame(np.array([r for _, r in rows]).reshape(len(rows), len(FEATURES)), columns=list(FEATURES))
+    order = [i for i, _ in rows]
+    out.insert(0, "ts", snaps.ts.to_numpy()[order])
+    out.insert(0, "pool_id", cols["pool_id"][order])
+    return out.sort_values(["pool_id", "ts"]).reset_index(drop=True)

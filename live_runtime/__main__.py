@@ -1,0 +1,154 @@
+"""`python -m live_runtime [run|bench|kill|unkill]`: the live runtime, on paper by default.
+
+    run     trade a stream (default: the simulated market run forward from where the history ends, at
+            `--speed` market seconds per wall second) and serve the API and status page
+    bench   replay N events through the whole path as fast as possible and print the figures as JSON
+    kill    engage the kill switch (the runtime halts and flattens); `unkill` removes it
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from live_runtime.config import TOKEN_ENV, ConfigError, RuntimeConfig
+from live_runtime.engine import Engine
+from live_runtime.journal import Journal
+from live_runtime.sources import ChainPollingStream, replay_stream, simulated_stream
+from quant.settings import Settings
+
+log = logging.getLogger("live_runtime")
+
+
+def build_source(args, settings: Settings, start_seq: int):
+    if args.source == "simulated":
+        return simulated_stream(settings, args.forward_days, speed=args.speed, start_seq=start_seq), 0.0
+    if args.source == "replay":
+        if not args.replay_dir:
+            raise SystemExit("--source replay needs --replay-dir (a folder with pool_snapshots/swaps .parquet)")
+        start, end = pd.Timestamp(args.replay_start), pd.Timestamp(args.replay_end)
+        return replay_stream(Path(args.replay_dir), start, end, speed=args.speed, start_seq=start_seq), 0.0
+    from quant.chains.factory import market_source_from_env
+    return ChainPollingStream(market_source_from_env(args.source)), args.reorder_tolerance_s
+
+
+def cmd_run(args) -> None:
+    settings = Settings.from_env()
+    if args.live:
+        from quant.chains.live import live_requested
+        if not live_requested(None) or not os.environ.get("QUANT_LIVE_KEY"):
+            raise SystemExit("live execution needs --live, QUANT_LIVE=1 and a key in QUANT_LIVE_KEY; "
+                             "the runtime trades on paper otherwise")
+        raise SystemExit("live execution is not wired to a chain adapter in this runtime yet: paper only")
+    cfg = RuntimeConfig.from_env(starting_balance=args.balance)
+    journal = Journal(cfg.journal_dir)
+    resume = journal.resume()
+    source, tolerance = build_source(args, settings, resume.position)
+    engine = Engine(cfg, source, journal=journal, resume=resume, reorder_tolerance_s=tolerance)
+    warmed = engine.warm_up()
+    log.info("warmed up on %d events; resuming at event %d with %d fills from the journal", warmed,
+             resume.position, len(resume.fills))
+    stop = threading.Event()
+    server = None
+    if not args.no_api:
+        from live_runtime.api import serve
+        server = serve(engine, args.host, args.port, stop)
+        print(f"live runtime: http://{args.host}:{args.port}/  (paper trading; Ctrl-C stops)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        engine.run(stop)
+        engine.publish()
+        if server is not None and not stop.is_set():
+            print("stream finished; the API stays up until Ctrl-C", flush=True)
+            stop.wait()
+    except KeyboardInterrupt:
+        stop.set()
+        engine.commit()
+    if server is not None:
+        server.should_exit = True
+
+
+def cmd_bench(args) -> dict:
+    import psutil
+    settings = Settings.from_env()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = RuntimeConfig.from_env(journal_dir=Path(tmp) / "journal", data_dir=Path(tmp))
+        source = simulated_stream(settings, args.forward_days)
+        engine = Engine(cfg, source)
+        engine.warm_up()
+        n = min(args.events, len(source.events))
+        t0 = time.perf_counter()
+        engine.run(max_events=n)
+        seconds = time.perf_counter() - t0
+        lat = engine.latencies()
+        return {"events": engine.processed, "seconds": round(seconds, 2),
+                "events_per_s": round(engine.processed / seconds), "snapshots": engine.stats["snapshots"],
+                "p50_ms": round(float(np.percentile(lat, 50)), 3), "p99_ms": round(float(np.percentile(lat, 99)), 3),
+                "max_ms": round(float(lat.max()), 3), "rss_mb": round(psutil.Process().memory_info().rss / 2**20),
+                "models": engine.watcher.current.versions, "decisions": engine.stats["decisions"],
+                "entries": engine.stats["entries"], "exits": engine.stats["exits"],
+                "outcomes": engine.stats["outcomes"], "equity": round(engine.broker.equity(engine.pools), 4),
+                "journal_segments": engine.journal.segment}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m live_runtime", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="trade a stream on paper and serve the API and page")
+    run.add_argument("--source", choices=["simulated", "replay", "evm", "solana"], default="simulated")
+    run.add_argument("--speed", type=float, default=60.0, help="market seconds per wall second (0: fast)")
+    run.add_argument("--forward-days", type=int, default=1)
+    run.add_argument("--replay-dir")
+    run.add_argument("--replay-start")
+    run.add_argument("--replay-end")
+    run.add_argument("--reorder-tolerance-s", type=float, default=2.0)
+    run.add_argument("--balance", type=float, default=10.0)
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8765)
+    run.add_argument("--no-api", action="store_true")
+    run.add_argument("--live", action="store_true", help="real execution (needs QUANT_LIVE=1 and a key)")
+    bench = sub.add_parser("bench", help="the whole path, as fast as possible; prints JSON")
+    bench.add_argument("--events", type=int, default=200_000)
+    bench.add_argument("--forward-days", type=int, default=1)
+    bench.add_argument("--json", action="store_true")
+    sub.add_parser("kill", help="engage the kill switch")
+    sub.add_parser("unkill", help="remove the kill switch")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    try:
+        if args.command in (None, "run"):
+            if args.command is None:
+                args = p.parse_args(["run", *(argv or sys.argv[1:])])
+            if not os.environ.get(TOKEN_ENV):
+                log.warning("%s is not set: POST /kill and /retrain will refuse every request", TOKEN_ENV)
+            cmd_run(args)
+        elif args.command == "bench":
+            print(json.dumps(cmd_bench(args)))
+        elif args.command in ("kill", "unkill"):
+            kill = RuntimeConfig.from_env().kill_file
+            if args.command == "kill":
+                kill.parent.mkdir(parents=True, exist_ok=True)
+                kill.write_text(f"killed from the CLI at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+                print(f"kill switch engaged: {kill}")
+            else:
+                kill.unlink(missing_ok=True)
+                print(f"kill switch removed: {kill}")
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()

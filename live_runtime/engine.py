@@ -1,0 +1,439 @@
+"""The decision loop: events in, micro-batches of online features, the model cascade, the decision, the risk
+guard, paper fills, the journal. One thread; the API reads what it publishes.
+
+Per micro-batch (at most `max_batch` events, or what arrived within `max_wait_ms`):
+1. swaps update the pools' flow and reserves; snapshots close each pool's interval (quant.features.online);
+2. every snapshot is scored by the cheap models (XGBoost P(moon), P(rug)), blended with the online learner;
+3. the events they pass (and only those) go to the expensive models: the sequence model over the pool's
+   last feature vectors and the entry-timing agent;
+4. open positions are checked for exits (stop-loss, take-profit, rug risk, the agent, the horizon);
+   entries need the consensus, an in-range feature vector, a fresh model and the risk guard's yes;
+5. everything goes to the journal; labels resolve `horizon` snapshots later and feed the online learner,
+   the voters' weights and the journal's outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from live_runtime.broker import PaperBroker, PoolState
+from live_runtime.config import RuntimeConfig
+from live_runtime.journal import Journal, Resume
+from live_runtime.models import ModelWatcher
+from live_runtime.online_learner import OnlineLearner
+from live_runtime.risk import RiskGuard, RiskState
+from live_runtime.sources import SNAPSHOT, SWAP, Orderer
+from quant.features import FEATURES, OnlineFeatures
+from quant.labels import LabelConfig, build_labels
+
+log = logging.getLogger("live_runtime.engine")
+VOLATILITY = FEATURES.index("volatility_10")
+VOTERS = ("opportunity_model", "agent_entry_timing")
+RESOLVE_EVERY_S = 0.2
+
+
+class Engine:
+    def __init__(self, cfg: RuntimeConfig, source, watcher: ModelWatcher | None = None,
+                 journal: Journal | None = None, resume: Resume | None = None, reorder_tolerance_s: float = 0.0):
+        self.cfg, self.source = cfg, source
+        self.journal = journal or Journal(cfg.journal_dir)
+        resume = resume or self.journal.resume()
+        self.watcher = watcher or ModelWatcher(cfg.registry_dir, cfg.reload_check_s)
+        self.features = OnlineFeatures()
+        self.pools: dict[str, PoolState] = {}
+        self.quote_symbol: dict[str, str] = {}
+        self.broker = PaperBroker(cfg.starting_balance)
+        self.risk = RiskGuard(cfg.risk, cfg.kill_file)
+        self.orderer = Orderer(reorder_tolerance_s)
+        self.labels = LabelConfig()
+        n = len(FEATURES)
+        self.learners = {"moon": OnlineLearner(n), "rug": OnlineLearner(n)}
+        self.voter_accuracy = {v: 0.5 for v in VOTERS}
+        self.pending: dict[int, deque] = {}
+        self.to_resolve: list[tuple] = []
+        self.seq_hist = np.full((256, 1, n), np.nan)
+        self.position = resume.position
+        for fill in resume.fills:
+            self.broker.apply(fill)
+        self.processed = 0
+        self.latency_ms: list[np.ndarray] = []
+        self.lock = threading.Lock()
+        self.recent_decisions: deque = deque(maxlen=200)
+        self.recent_predictions: deque = deque(maxlen=200)
+        self.messages: deque = deque(maxlen=1000)  # (id, type, payload) for the server-sent events stream
+        self.message_id = 0
+        self.equity_curve: deque = deque(maxlen=2000)
+        self.published: dict = {}
+        self.last_ts = 0
+        self._next_resolve = self._next_publish = 0.0
+        self._last_commit = time.monotonic()
+        self._fills_pending = False
+        self.models_stale = False
+        self.stats = {"events": 0, "snapshots": 0, "swaps": 0, "passed_cascade": 0, "decisions": 0, "entries": 0,
+                      "exits": 0, "blocked": 0, "outcomes": 0}
+
+    # ---- the loop ----------------------------------------------------------------------------------------
+
+    def warm_up(self) -> int:
+        """Replay the source's history into the pool states (no scoring, no trading, no journal)."""
+        history = self.source.history()
+        for e in history:
+            self._apply(e)
+            if e[1] == SNAPSHOT and e[3] in self.broker.positions and e[0] > self.broker.positions[e[3]].entry_ts_us:
+                self.broker.positions[e[3]].snapshots_held += 1
+        self.orderer.released_until = history[-1][0] if history else self.orderer.released_until
+        return len(history)
+
+    def run(self, stop: threading.Event | None = None, max_events: int | None = None) -> None:
+        stop = stop or threading.Event()
+        wait_s = self.cfg.max_wait_ms / 1000
+        while not stop.is_set():
+            if max_events is not None and self.processed >= max_events:
+                break
+            events = self.source.poll(self.cfg.max_batch, wait_s)
+            arrival = time.perf_counter_ns()
+            if events:
+                self.orderer.push(events)
+            done = not events and self.source.exhausted
+            released = self.orderer.release(flush=done)
+            if released:
+                self.step(released, arrival)
+            self._housekeeping()
+            if done and not len(self.orderer):
+                break
+        self.resolve_outcomes()
+        self.commit()
+
+    def step(self, events: list[tuple], arrival_ns: int) -> None:
+        """One micro-batch, in market-time order. Snapshots are scored together, except that an event touching
+        a pool already waiting to be scored first has the waiting ones scored: each is scored, and would be
+        filled, at its own moment, never with a later swap or snapshot of its pool applied."""
+        snaps, waiting = [], set()
+        for e in events:
+            if e[3] in waiting:
+                self._score(snaps, arrival_ns)
+                snaps, waiting = [], set()
+            slot = self._apply(e)
+            if e[1] == SNAPSHOT:
+                snaps.append((e, slot, self.position))
+                waiting.add(e[3])
+            self.position += 1
+        if snaps:
+            self._score(snaps, arrival_ns)
+        self.processed += len(events)
+        self.stats["events"] += len(events)
+        self.stats["swaps"] += sum(1 for e in events if e[1] == SWAP)
+        self.last_ts = events[-1][0]
+
+    def _score(self, snaps: list[tuple], arrival_ns: int) -> None:
+        self.stats["snapshots"] += len(snaps)
+        self._decide(snaps)
+        self.latency_ms.append(np.full(len(snaps), (time.perf_counter_ns() - arrival_ns) / 1e6))
+
+    def _apply(self, e: tuple) -> int:
+        feats = self.features
+        slot = feats.slots.get(e[3])
+        if slot is None:
+            slot = feats.slot(e[3])
+        if e[1] == SWAP:
+            feats.add_swap(slot, e[4], e[5], e[6])
+            pool = self.pools.get(e[3])
+            if pool is not None:
+                pool.base_reserve, pool.quote_reserve = e[7], e[8]
+            return slot
+        feats.add_snapshot(slot, e[0], e[4], e[5], e[6], e[7], e[8], e[9])
+        pool = self.pools.get(e[3])
+        if pool is None:
+            self.pools[e[3]] = PoolState(e[11], e[5], e[6], e[12], e[13])
+            self.quote_symbol[e[3]] = e[10]
+        else:
+            pool.base_reserve, pool.quote_reserve = e[5], e[6]
+        return slot
+
+    # ---- scoring and decisions ---------------------------------------------------------------------------
+
+    def _decide(self, snaps: list[tuple]) -> None:
+        cfg, dcfg = self.cfg, self.cfg.decision
+        models = self.watcher.current
+        slots = np.fromiter((s for _, s, _ in snaps), np.int64, len(snaps))
+        x = self.features.features(slots)
+        p_moon, p_rug = models.score(x)
+        moon, moon_online = self.learners["moon"].blend(p_moon, x, dcfg.online_weight)
+        rug, _ = self.learners["rug"].blend(p_rug, x, dcfg.online_weight)
+        distance = models.outlier_distance(x)
+        tradable = np.fromiter((self.quote_symbol[e[3]] == cfg.quote_symbol for e, _, _ in snaps), bool, len(snaps))
+        passed = tradable & (moon >= dcfg.cascade_moon_gate) & (rug <= dcfg.cascade_rug_gate)
+        p_opp = np.full(len(snaps), np.nan)
+        action = np.full(len(snaps), -1, np.int64)
+        if models.opportunity is not None:
+            self._push_sequence(slots, x, models.opportunity.seq_len)
+        held = np.fromiter((e[3] in self.broker.positions for e, _, _ in snaps), bool, len(snaps))
+        expensive = np.flatnonzero(passed | held)
+        if expensive.size:
+            if models.opportunity is not None:
+                p_opp[expensive] = models.opportunity.predict(self.seq_hist[slots[expensive]])
+            if models.agent is not None:
+                from quant.agents import entry_observation
+                obs = entry_observation(x[expensive], moon[expensive], rug[expensive],
+                                        np.nan_to_num(p_opp[expensive], nan=0.5), held[expensive].astype(np.float64))
+                action[expensive] = models.agent.act(obs)
+        self.stats["passed_cascade"] += int(passed.sum())
+        self._journal_predictions(snaps, x, p_moon, p_rug, moon, moon_online, rug, p_opp, action, distance, passed,
+                                  models.versions)
+        self._remember(snaps, slots, x, p_moon, p_rug, passed, p_opp, action)
+
+        now = snaps[-1][0][0]
+        equity = self.broker.equity(self.pools)
+        vol = x[tradable, VOLATILITY] if tradable.any() else x[:, VOLATILITY]
+        market_vol = float(np.nanmedian(vol)) if np.isfinite(vol).any() else 0.0
+        before = self.risk.state
+        state = self.risk.update(now, equity, market_vol)
+        if state is not before:
+            self._activity("risk", snaps[-1][2], now, None, {"state": str(state), "was": str(before),
+                                                              "reasons": self.risk.reasons, "equity": equity})
+        self._exits(snaps, rug, action)
+        for i in np.flatnonzero(passed & ~held):
+            self._entry(snaps[i], x[i], moon[i], rug[i], p_opp[i], int(action[i]), float(distance[i]), models)
+
+    def _push_sequence(self, slots: np.ndarray, x: np.ndarray, seq_len: int) -> None:
+        if self.seq_hist.shape[1] != seq_len or self.seq_hist.shape[0] < len(self.features.pool_ids):
+            grown = np.full((max(len(self.features.inputs), 256), seq_len, x.shape[1]), np.nan)
+            keep = min(seq_len, self.seq_hist.shape[1])
+            rows = min(len(self.seq_hist), len(grown))
+            grown[:rows, -keep:] = self.seq_hist[:rows, -keep:]
+            self.seq_hist = grown
+        hist = self.seq_hist
+        hist[slots, :-1] = hist[slots, 1:]
+        hist[slots, -1] = x
+
+    def _entry(self, snap, x, moon, rug, p_opp, action, distance, models) -> None:
+        (e, _slot, seq), dcfg = snap, self.cfg.decision
+        votes, weights = {}, {}
+        if models.opportunity is not None:
+            votes["opportunity_model"] = bool(p_opp > 0.5)
+        if models.agent is not None:
+            from quant.agents import ENTER
+            votes["agent_entry_timing"] = action == ENTER
+        for v in votes:
+            weights[v] = max(0.05, self.voter_accuracy[v])
+        yes_share = sum(weights[v] for v in votes if votes[v]) / sum(weights.values()) if votes else 1.0
+        reasons = []
+        if not (moon > dcfg.moon_threshold and rug < dcfg.rug_threshold):
+            reasons.append(f"consensus: P(moon) {moon:.3f} (needs > {dcfg.moon_threshold}), "
+                           f"P(rug) {rug:.3f} (needs < {dcfg.rug_threshold})")
+        if yes_share < dcfg.vote_threshold:
+            reasons.append(f"vote: {yes_share:.2f} of the weight says enter (needs {dcfg.vote_threshold})")
+        if distance > dcfg.outlier_distance:
+            reasons.append(f"outlier: {distance:.2f} reference ranges outside the training data")
+        if self.models_stale:
+            reasons.append(f"stale models: older than {dcfg.max_model_age_h} h")
+        confidence = float(np.clip((moon - dcfg.moon_threshold) / (1 - dcfg.moon_threshold), 0, 1)
+                           * (1 - rug / dcfg.rug_threshold) * yes_share) if not reasons else 0.0
+        notional = round(self.cfg.risk.max_order_notional * max(0.25, confidence), 9)
+        if not reasons:
+            veto = self.risk.check_entry(notional, float(x[VOLATILITY]), len(self.broker.positions), self.broker.cash)
+            if veto:
+                reasons.append(f"risk: {veto}")
+        decision = {"action": "skip" if reasons else "enter", "reasons": reasons, "p_moon": moon, "p_rug": rug,
+                    "p_opportunity": None if np.isnan(p_opp) else p_opp, "agent_action": action, "votes": votes,
+                    "weights": weights, "yes_share": yes_share, "outlier_distance": distance,
+                    "confidence": confidence, "notional": notional if not reasons else 0.0,
+                    "risk_state": str(self.risk.state), "versions": models.versions}
+        self.stats["decisions"] += 1
+        if reasons and any(r.startswith("risk:") for r in reasons):
+            self.stats["blocked"] += 1
+        self._decision(seq, e[0], e[3], decision)
+        if not reasons:
+            fill = self.broker.buy(e[3], self.pools[e[3]], notional, e[0], seq)
+            self.stats["entries"] += 1
+            self._fill(fill, decision)
+
+    def _exits(self, snaps, rug, action) -> None:
+        from_agent = self.watcher.current.agent is not None
+        for i, (e, _slot, seq) in enumerate(snaps):
+            pos = self.broker.positions.get(e[3])
+            if pos is None or e[0] <= pos.entry_ts_us:
+                continue
+            pos.snapshots_held += 1
+            value = self.broker.position_value(e[3], self.pools[e[3]])
+            ret = value / pos.cost - 1
+            reason = self.risk.exit_reason(ret)
+            if reason is None and rug[i] > self.cfg.decision.exit_rug_threshold:
+                reason = f"rug risk: P(rug) {rug[i]:.3f} > {self.cfg.decision.exit_rug_threshold}"
+            if reason is None and from_agent:
+                from quant.agents import EXIT
+                if action[i] == EXIT:
+                    reason = "agent_entry_timing says exit"
+            if reason is None and pos.snapshots_held >= self.cfg.decision.max_hold_snapshots:
+                reason = f"horizon: held {pos.snapshots_held} snapshots"
+            if reason is None:
+                continue
+            decision = {"action": "exit", "reasons": [reason], "position_return": ret, "value": value,
+                        "p_rug": float(rug[i]), "risk_state": str(self.risk.state)}
+            self._decision(seq, e[0], e[3], decision)
+            fill = self.broker.sell_all(e[3], self.pools[e[3]], e[0], seq)
+            pnl = fill.amount_out - pos.cost
+            self.risk.on_close(pnl, e[0])
+            self.stats["exits"] += 1
+            self._fill(fill, {**decision, "pnl": pnl})
+
+    # ---- outcomes ----------------------------------------------------------------------------------------
+
+    def _remember(self, snaps, slots, x, p_moon, p_rug, passed, p_opp, action) -> None:
+        """Keep each prediction until its label resolves, `horizon` snapshots of its pool later."""
+        h = self.labels.horizon
+        seen = self.features.snapshots_seen
+        inputs = self.features.inputs
+        for i, (e, slot, seq) in enumerate(snaps):
+            dq = self.pending.get(slot)
+            if dq is None:
+                dq = self.pending[slot] = deque()
+            votes = (p_opp[i], action[i]) if passed[i] else None
+            dq.append((int(seen[slot]), seq, e[0], e[3], x[i], p_moon[i], p_rug[i], votes))
+            while dq and seen[slot] - dq[0][0] >= h:
+                rec = dq.popleft()
+                if seen[slot] - rec[0] == h:  # the window's last h+1 rows are exactly the label's path
+                    self.to_resolve.append((rec, inputs[slot, -h - 1:, 0].copy(), inputs[slot, -h - 1:, 2].copy()))
+
+    def resolve_outcomes(self) -> int:
+        """Label the predictions whose horizon has passed (quant.labels, the training labels' definition)."""
+        if not self.to_resolve:
+            return 0
+        todo, self.to_resolve = self.to_resolve, []
+        h = self.labels.horizon
+        frame = pd.DataFrame({
+            "pool_id": np.repeat(np.arange(len(todo)).astype(str), h + 1),
+            "ts": np.tile(np.arange(h + 1), len(todo)).astype("datetime64[s]"),
+            "price": np.concatenate([p for _, p, _ in todo]), "quote_reserve": np.concatenate([q for _, _, q in todo]),
+        })
+        labels = build_labels(frame, self.labels)
+        labels = labels.filter(labels["will_moon"].is_not_null())
+        labels = labels.with_columns(labels["pool_id"].cast(int).alias("i")).sort("i")
+        moon, rug = labels["will_moon"].to_numpy(), labels["will_rug"].to_numpy()
+        recs = [r for r, _, _ in todo]
+        x = np.stack([r[4] for r in recs])
+        p_moon = np.array([r[5] for r in recs])
+        p_rug = np.array([r[6] for r in recs])
+        self.learners["moon"].observe(x, moon, p_moon)
+        self.learners["rug"].observe(x, rug, p_rug)
+        good = (moon == 1) & (rug == 0)
+        for rec, ok in zip(recs, good, strict=True):
+            if rec[7] is None:
+                continue
+            p_opp, action = rec[7]
+            if not np.isnan(p_opp):
+                self._vote_outcome("opportunity_model", bool(p_opp > 0.5), ok)
+            if action >= 0:
+                from quant.agents import ENTER
+                self._vote_outcome("agent_entry_timing", action == ENTER, ok)
+        versions = self.watcher.current.versions
+        self.journal.add_outcomes({
+            "seq": np.array([r[1] for r in recs], np.int64), "ts": np.array([r[2] for r in recs], np.int64),
+            "pool_id": [r[3] for r in recs], "will_moon": moon, "will_rug": rug, "p_moon": p_moon, "p_rug": p_rug,
+            "moon_version": [versions["moon_model"]] * len(recs), "rug_version": [versions["rug_model"]] * len(recs),
+        })
+        self.stats["outcomes"] += len(recs)
+        return len(recs)
+
+    def _vote_outcome(self, voter: str, said_enter: bool, good: bool) -> None:
+        self.voter_accuracy[voter] = 0.98 * self.voter_accuracy[voter] + 0.02 * float(said_enter == good)
+
+    # ---- journal and publication -------------------------------------------------------------------------
+
+    def _journal_predictions(self, snaps, x, p_moon, p_rug, moon, moon_online, rug, p_opp, action, distance,
+                             passed, versions) -> None:
+        n = len(snaps)
+        cols = {"seq": np.fromiter((s for _, _, s in snaps), np.int64, n),
+                "ts": np.fromiter((e[0] for e, _, _ in snaps), np.int64, n),
+                "pool_id": [e[3] for e, _, _ in snaps],
+                "p_moon": p_moon.astype(np.float64), "p_rug": p_rug.astype(np.float64),
+                "p_moon_online": moon_online, "p_moon_blended": np.asarray(moon, np.float64),
+                "p_rug_blended": np.asarray(rug, np.float64), "p_opportunity": p_opp, "agent_action": action,
+                "outlier_distance": distance, "passed_cascade": passed,
+                "moon_version": [versions["moon_model"]] * n, "rug_version": [versions["rug_model"]] * n,
+                "opportunity_version": [versions.get("opportunity_model", "")] * n,
+                "agent_version": [versions.get("agent_entry_timing", "")] * n}
+        for j, f in enumerate(FEATURES):
+            cols[f] = x[:, j]
+        self.journal.add_predictions(cols)
+        i = int(np.argmax(moon))
+        e = snaps[i][0]
+        self.recent_predictions.append({"ts": e[0], "pool_id": e[3], "p_moon": float(moon[i]), "p_rug": float(rug[i]),
+                                        "passed": bool(passed[i])})
+
+    def _activity(self, kind: str, seq: int, ts: int, pool_id, data: dict) -> None:
+        self.journal.add(kind, seq, ts, pool_id, data)
+        with self.lock:
+            self.message_id += 1
+            self.messages.append((self.message_id, kind, {"seq": seq, "ts": ts, "pool_id": pool_id, **data}))
+
+    def _decision(self, seq, ts, pool_id, decision: dict) -> None:
+        self._activity("decision", seq, ts, pool_id, decision)
+        with self.lock:
+            self.recent_decisions.append({"seq": seq, "ts": ts, "pool_id": pool_id, **decision})
+
+    def _fill(self, fill, decision: dict) -> None:
+        self._activity("order", fill.seq, fill.ts_us, fill.pool_id, {"order_id": fill.order_id, "side": fill.side,
+                                                                     "amount_in": fill.amount_in})
+        self._activity("fill", fill.seq, fill.ts_us, fill.pool_id, asdict(fill))
+        self._activity("position", fill.seq, fill.ts_us, fill.pool_id,
+                       {"open": fill.pool_id in self.broker.positions, "cash": self.broker.cash,
+                        "reason": decision["reasons"][0] if decision.get("reasons") else "consensus"})
+        self._fills_pending = True
+
+    def commit(self) -> None:
+        equity = self.broker.equity(self.pools)
+        self.journal.commit({"position": self.position, "cash": self.broker.cash, "equity": equity,
+                             "risk_state": str(self.risk.state), "versions": self.watcher.current.versions},
+                            self.last_ts)
+        self._fills_pending = False
+        self._last_commit = time.monotonic()
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if self.watcher.check():
+            self.models_stale = self.watcher.current.oldest_age_h() > self.cfg.decision.max_model_age_h
+        for ev in self.watcher.events:
+            self._activity(ev["kind"], self.position, self.last_ts, None, ev)
+        self.watcher.events.clear()
+        if now >= self._next_resolve:
+            self.resolve_outcomes()
+            self._next_resolve = now + RESOLVE_EVERY_S
+        if self._fills_pending or self.journal.rows_pending >= self.cfg.journal_flush_rows or (
+                self.journal.rows_pending and now - self._last_commit >= self.cfg.journal_flush_s):
+            self.commit()
+        if now >= self._next_publish:
+            self.publish()
+            self._next_publish = now + 0.2
+
+    def publish(self) -> None:
+        """A consistent picture for the API, replaced whole (readers never see half of an update)."""
+        snap = self.broker.snapshot(self.pools)
+        if self.last_ts:
+            with self.lock:
+                self.equity_curve.append((self.last_ts, snap["equity"]))
+        models = self.watcher.current
+        self.published = {
+            "position": self.position, "market_ts": self.last_ts, "stats": dict(self.stats), **snap,
+            "starting_balance": self.broker.starting_balance, "risk": self.risk.describe(),
+            "models": {name: {"version": v} for name, v in models.versions.items()},
+            "models_stale": self.models_stale, "refused": dict(self.watcher.refused),
+            "online_learners": {k: v.describe() for k, v in self.learners.items()},
+            "voter_accuracy": dict(self.voter_accuracy),
+            "orderer": {"duplicates": self.orderer.duplicates, "late": self.orderer.late, "held": len(self.orderer)},
+            "mode": "live" if self.cfg.live else "paper",
+        }
+
+    def latencies(self) -> np.ndarray:
+        return np.concatenate(self.latency_ms) if self.latency_ms else np.zeros(0)
+
+    @property
+    def state(self) -> RiskState:
+        return self.risk.state

@@ -1,0 +1,145 @@
+"""The journal: append-only Parquet segments of everything the runtime did, the file format the drift sensor
+and Dagster's observable source asset read.
+
+    <journal>/<market date>/<segment>-predictions.parquet  every scored snapshot: features, scores, versions
+    <journal>/<market date>/<segment>-outcomes.parquet     labels resolved for earlier predictions
+    <journal>/<market date>/<segment>-activity.parquet     decisions, orders, fills, model swaps, risk changes
+                                                          and a checkpoint (stream position, cash, equity)
+
+A segment is committed when its activity file appears: the other files are written first, each under a
+temporary name renamed into place, and the activity file last. On start, files of an uncommitted segment are
+removed, and the book is rebuilt from the committed fills: a crash loses at most the events since the last
+commit, which the stream then delivers again, so no fill is repeated or lost. Fills flush at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from live_runtime.broker import Fill
+
+KINDS = ("predictions", "outcomes", "activity")
+
+
+@dataclass
+class Resume:
+    position: int  # events of the stream already processed
+    fills: list[Fill]
+    next_segment: int
+
+
+def _ts(us: np.ndarray) -> pa.Array:
+    return pa.array(np.asarray(us, np.int64).astype("datetime64[us]"))
+
+
+class Journal:
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._predictions: list[dict[str, np.ndarray | list]] = []
+        self._outcomes: list[dict[str, np.ndarray | list]] = []
+        self._activity: list[dict] = []
+        self.segment = 0
+        self.rows_pending = 0
+
+    # ---- writing -----------------------------------------------------------------------------------------
+
+    def add_predictions(self, columns: dict[str, np.ndarray | list]) -> None:
+        self._predictions.append(columns)
+        self.rows_pending += len(columns["seq"])
+
+    def add_outcomes(self, columns: dict[str, np.ndarray | list]) -> None:
+        self._outcomes.append(columns)
+        self.rows_pending += len(columns["seq"])
+
+    def add(self, kind: str, seq: int, ts_us: int, pool_id: str | None, data: dict) -> None:
+        self._activity.append({"seq": seq, "ts": ts_us, "kind": kind, "pool_id": pool_id,
+                               "data": json.dumps(data, default=_json_default)})
+        self.rows_pending += 1
+
+    def commit(self, checkpoint: dict, ts_us: int) -> Path:
+        """Write the pending rows as one segment under the market date of `ts_us`; the checkpoint goes last."""
+        day = str(pd.Timestamp(ts_us, unit="us").date())
+        folder = self.dir / day
+        folder.mkdir(exist_ok=True)
+        name = f"{self.segment:08d}"
+        self.add("checkpoint", checkpoint["position"], ts_us, None, checkpoint)
+        for kind, parts in (("predictions", self._predictions), ("outcomes", self._outcomes)):
+            if parts:
+                table = pa.table({k: _column(k, [p[k] for p in parts]) for k in parts[0]})
+                _write(table, folder / f"{name}-{kind}.parquet", durable=False)
+        act = self._activity
+        table = pa.table({"seq": pa.array([a["seq"] for a in act], pa.int64()), "ts": _ts([a["ts"] for a in act]),
+                          "kind": [a["kind"] for a in act], "pool_id": [a["pool_id"] for a in act],
+                          "data": [a["data"] for a in act]})
+        path = folder / f"{name}-activity.parquet"
+        # The commit point. fsync'd when it holds fills: an order must survive a machine crash, not only a
+        # process crash (which a rename alone survives).
+        _write(table, path, durable=any(a["kind"] == "fill" for a in act))
+        self._predictions, self._outcomes, self._activity = [], [], []
+        self.segment += 1
+        self.rows_pending = 0
+        return path
+
+    # ---- reading -----------------------------------------------------------------------------------------
+
+    def segments(self, kind: str) -> list[Path]:
+        return sorted(self.dir.glob(f"*/*-{kind}.parquet"), key=lambda p: p.name)
+
+    def resume(self) -> Resume:
+        """Remove uncommitted files, then read the committed fills and the last checkpoint."""
+        committed = {p.name.split("-")[0] for p in self.segments("activity")}
+        for kind in ("predictions", "outcomes"):
+            for p in self.segments(kind):
+                if p.name.split("-")[0] not in committed:
+                    p.unlink()
+        for p in self.dir.glob("*/.*.tmp-*"):
+            p.unlink()
+        activity = self.read("activity")
+        self.segment = max((int(s) for s in committed), default=-1) + 1
+        if activity.empty:
+            return Resume(0, [], self.segment)
+        fills = [Fill(**json.loads(d)) for d in activity.loc[activity.kind == "fill", "data"]]
+        checkpoints = activity[activity.kind == "checkpoint"]
+        position = int(json.loads(checkpoints.data.iloc[-1])["position"]) if len(checkpoints) else 0
+        return Resume(position, fills, self.segment)
+
+    def read(self, kind: str) -> pd.DataFrame:
+        paths = self.segments(kind)
+        if not paths:
+            return pd.DataFrame()
+        return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+
+
+def _column(name: str, parts: list) -> pa.Array:
+    if name == "ts":
+        return _ts(np.concatenate([np.asarray(p, np.int64) for p in parts]))
+    if isinstance(parts[0], np.ndarray):
+        return pa.array(np.concatenate(parts))
+    return pa.array([v for p in parts for v in p])
+
+
+def _write(table: pa.Table, path: Path, durable: bool) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    pq.write_table(table, tmp, compression="zstd")
+    if durable:
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "__dataclass_fields__"):
+        return asdict(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

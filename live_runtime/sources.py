@@ -1,0 +1,205 @@
+"""Event sources and the orderer that makes any of them safe to consume.
+
+An event is a plain tuple (fast to build and to sort), the market time first:
+    swap:     (ts_us, SWAP, id, pool_id, is_buy, quote_amount, wallet, base_after, quote_after)
+    snapshot: (ts_us, SNAPSHOT, id, pool_id, price, base_reserve, quote_reserve, volume_24h, trade_fee,
+               open_us, quote_symbol, chain, base_decimals, quote_decimals)
+At equal times a swap sorts before a snapshot, as the snapshot already shows it.
+
+Sources: the simulated market run forward from where the history ends, a replay of stored Parquet history,
+and a real chain polled through the chain-sources' `fetch` (quant.chains.factory). Each has `poll(max_events,
+timeout_s)` returning the events available now (sleeping at most `timeout_s` when none is), `history()`
+for warming up pool states, and `exhausted`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quant.market_source import MarketSource, SimulatedMarket
+from quant.settings import Settings
+from quant.simulator.config import world_config
+
+SWAP, SNAPSHOT = 0, 1
+log = logging.getLogger("live_runtime.sources")
+
+
+def _micros(values) -> np.ndarray:
+    return np.asarray(values).astype("datetime64[us]").astype(np.int64)
+
+
+def table_events(snapshots: pd.DataFrame, swaps: pd.DataFrame) -> list[tuple]:
+    """Swaps and snapshots as event tuples, in market-time order."""
+    is_buy = swaps.side.to_numpy() == "buy"
+    quote = np.where(is_buy, swaps.amount_in.to_numpy(), swaps.amount_out.to_numpy())
+    base_after = swaps.reserve_base_before.to_numpy() + np.where(is_buy, -swaps.amount_out.to_numpy(),
+                                                                  swaps.amount_in.to_numpy())
+    quote_after = swaps.reserve_quote_before.to_numpy() + np.where(is_buy, swaps.amount_in.to_numpy(),
+                                                                    -swaps.amount_out.to_numpy())
+    swap_events = list(zip(_micros(swaps.ts).tolist(), [SWAP] * len(swaps), swaps.tx_id.tolist(),
+                           swaps.pool_id.tolist(), is_buy.tolist(), quote.tolist(), swaps.wallet.tolist(),
+                           base_after.tolist(), quote_after.tolist(), strict=True))
+    s = snapshots
+    ts = _micros(s.ts)
+    ids = (s.pool_id + "@" + pd.Series(ts, index=s.index).astype(str)).tolist()
+    snap_events = list(zip(ts.tolist(), [SNAPSHOT] * len(s), ids, s.pool_id.tolist(), s.price.tolist(),
+                           s.base_reserve.tolist(), s.quote_reserve.tolist(), s.volume_24h.tolist(),
+                           s.trade_fee.tolist(), _micros(s.pool_open_time).tolist(), s.quote_symbol.tolist(),
+                           s.chain.tolist(), s.base_decimals.tolist(), s.quote_decimals.tolist(), strict=True))
+    events = swap_events + snap_events
+    events.sort(key=lambda e: (e[0], e[1]))
+    return events
+
+
+class TableStream:
+    """Events from tables, as fast as they are asked for (speed=0) or paced: `speed` market seconds per wall
+    second. `start_seq` skips events already processed (a restart resuming from its journal)."""
+
+    def __init__(self, events: list[tuple], history: list[tuple] | None = None, speed: float = 0.0,
+                 start_seq: int = 0):
+        self.events, self._history, self.speed = events, history or [], speed
+        self.position = start_seq
+        self._clock: tuple[float, int] | None = None  # (wall start, market start)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.position >= len(self.events)
+
+    def history(self) -> list[tuple]:
+        return self._history
+
+    def poll(self, max_events: int, timeout_s: float) -> list[tuple]:
+        if self.exhausted:
+            return []
+        end = min(self.position + max_events, len(self.events))
+        if self.speed > 0:
+            if self._clock is None:
+                self._clock = (time.monotonic(), self.events[self.position][0])
+            wall0, market0 = self._clock
+            market_now = market0 + (time.monotonic() - wall0) * self.speed * 1e6
+            due = self.position
+            while due < end and self.events[due][0] <= market_now:
+                due += 1
+            if due == self.position:
+                wait = (self.events[self.position][0] - market_now) / 1e6 / self.speed
+                time.sleep(max(0.0, min(timeout_s, wait)))
+                return []
+            end = due
+        batch = self.events[self.position:end]
+        self.position = end
+        return batch
+
+
+def simulated_stream(settings: Settings, forward_days: int = 1, warmup_min: int = 120, speed: float = 0.0,
+                     start_seq: int = 0) -> TableStream:
+    """The simulated world run forward `forward_days` past the history Dagster built: the same seed and
+    start, a longer window, so the history part is bit-identical to the warehouse's (tested in quant)."""
+    base = settings.world_config()
+    market = SimulatedMarket(world_config(settings.world, settings.seed, settings.start, base.days + forward_days),
+                             settings.data_dir / "worlds", progress=True)
+    history_end = pd.Timestamp(base.start) + pd.Timedelta(days=base.days)
+    return _split_stream(market, history_end, history_end + pd.Timedelta(days=forward_days), warmup_min, speed,
+                         start_seq)
+
+
+def replay_stream(directory: Path, start: datetime, end: datetime, warmup_min: int = 120, speed: float = 0.0,
+                  start_seq: int = 0) -> TableStream:
+    """Stored history (`pool_snapshots.parquet` and `swaps.parquet` in `directory`) replayed over a window."""
+    class _Files:
+        def fetch(self, table, lo, hi):
+            df = pd.read_parquet(Path(directory) / f"{table}.parquet", filters=[("ts", ">=", lo), ("ts", "<", hi)])
+            return df.reset_index(drop=True)
+    return _split_stream(_Files(), pd.Timestamp(start), pd.Timestamp(end), warmup_min, speed, start_seq)
+
+
+def _split_stream(source: MarketSource, start: pd.Timestamp, end: pd.Timestamp, warmup_min: int, speed: float,
+                  start_seq: int) -> TableStream:
+    warm = start - pd.Timedelta(minutes=warmup_min)
+    history = table_events(source.fetch("pool_snapshots", warm, start), source.fetch("swaps", warm, start))
+    events = table_events(source.fetch("pool_snapshots", start, end), source.fetch("swaps", start, end))
+    return TableStream(events, history, speed, start_seq)
+
+
+class ChainPollingStream:
+    """A real chain through the chain-sources' `fetch`: every `interval_s` it asks for the swaps and snapshots
+    since the last poll, up to `lag_s` behind now (confirmations), and hands them out in order."""
+
+    def __init__(self, source: MarketSource, interval_s: float = 5.0, lag_s: float = 30.0,
+                 since: datetime | None = None):
+        self.source, self.interval_s, self.lag_s = source, interval_s, lag_s
+        self.cursor = pd.Timestamp(since or datetime.utcnow() - timedelta(seconds=lag_s))
+        self._pending: list[tuple] = []
+        self._next_poll = 0.0
+        self.exhausted = False
+
+    def history(self) -> list[tuple]:
+        return []
+
+    def poll(self, max_events: int, timeout_s: float) -> list[tuple]:
+        if not self._pending and time.monotonic() >= self._next_poll:
+            until = pd.Timestamp(datetime.utcnow() - timedelta(seconds=self.lag_s))
+            if until > self.cursor:
+                self._pending = table_events(self.source.fetch("pool_snapshots", self.cursor, until),
+                                             self.source.fetch("swaps", self.cursor, until))
+                self.cursor = until
+            self._next_poll = time.monotonic() + self.interval_s
+        if not self._pending:
+            time.sleep(timeout_s)
+            return []
+        batch, self._pending = self._pending[:max_events], self._pending[max_events:]
+        return batch
+
+
+class Orderer:
+    """Turns an arrival order into market-time order. Duplicates (same id) are ignored; an event is held until
+    the newest market time seen is `tolerance_s` past it, so one arriving late within the tolerance is still
+    applied in order; one later than that is counted, logged and dropped (its interval has been scored)."""
+
+    def __init__(self, tolerance_s: float):
+        self.tolerance_us = int(tolerance_s * 1e6)
+        self.heap: list[tuple] = []
+        self.seen: dict[str, int] = {}
+        self.newest = -(2**62)
+        self.released_until = -(2**62)
+        self.duplicates = self.late = 0
+        self._tie = 0
+
+    def push(self, events: list[tuple]) -> None:
+        seen, heap = self.seen, self.heap
+        for e in events:
+            if e[2] in seen:
+                self.duplicates += 1
+                continue
+            if e[0] < self.released_until:
+                self.late += 1
+                log.warning("late event dropped: %s at %d, %.3f s behind the released stream", e[2], e[0],
+                            (self.released_until - e[0]) / 1e6)
+                continue
+            seen[e[2]] = e[0]
+            self._tie += 1
+            heapq.heappush(heap, (e[0], e[1], self._tie, e))
+            if e[0] > self.newest:
+                self.newest = e[0]
+        if len(seen) > 200_000:  # forget ids older than anything that could still arrive in time
+            horizon = self.released_until - self.tolerance_us
+            self.seen = {k: t for k, t in seen.items() if t >= horizon}
+
+    def release(self, flush: bool = False) -> list[tuple]:
+        """Events whose time is at least the tolerance behind the newest seen (all of them when flushing)."""
+        watermark = 2**62 if flush else self.newest - self.tolerance_us
+        out, heap = [], self.heap
+        while heap and heap[0][0] <= watermark:
+            out.append(heapq.heappop(heap)[3])
+        if out:
+            self.released_until = max(self.released_until, out[-1][0])
+        return out
+
+    def __len__(self) -> int:
+        return len(self.heap)
