@@ -3,6 +3,7 @@ by the configured margin (or when there is no champion). The decision says why, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,26 +40,34 @@ def score(spec: ModelSpec, loaded: LoadedModel, holdout: pd.DataFrame) -> tuple[
 
 
 def decide(registry: Registry, spec: ModelSpec, challenger: str, holdout: pd.DataFrame, margin: float) -> Decision:
-    chal = registry.load(spec.name, challenger, expected_features=list(spec.features))
-    metric, chal_score = score(spec, chal, holdout)
-    champion = registry.champion(spec.name)
+    def score_of(version: str) -> tuple[str, float]:
+        return score(spec, registry.load(spec.name, version, expected_features=list(spec.features)), holdout)
+
+    return judge(registry, spec.name, challenger, score_of, margin)
+
+
+def judge(registry: Registry, model: str, challenger: str, score_of: Callable[[str], tuple[str, float]],
+          margin: float) -> Decision:
+    """The rule for any kind of model: `score_of(version)` loads a version and returns (metric, score) on
+    the held-out rows, higher better; a champion that cannot be loaded (RegistryError) is replaced."""
+    metric, chal_score = score_of(challenger)
+    champion = registry.champion(model)
     if champion is None:
-        return Decision(spec.name, challenger, None, True, "no champion yet", metric, chal_score, None)
+        return Decision(model, challenger, None, True, "no champion yet", metric, chal_score, None)
     if champion == challenger:
-        return Decision(spec.name, challenger, champion, False,
+        return Decision(model, challenger, champion, False,
                         f"{challenger} is already the champion (a retrain on the same data gives the same model)",
                         metric, chal_score, chal_score)
     try:
-        champ = registry.load(spec.name, champion, expected_features=list(spec.features))
+        _, champ_score = score_of(champion)
     except RegistryError as err:
-        return Decision(spec.name, challenger, champion, True, f"champion cannot be served: {err}", metric,
+        return Decision(model, challenger, champion, True, f"champion cannot be served: {err}", metric,
                         chal_score, None)
-    _, champ_score = score(spec, champ, holdout)
     if chal_score >= champ_score + margin:
-        return Decision(spec.name, challenger, champion, True,
+        return Decision(model, challenger, champion, True,
                         f"{metric} {chal_score:.5f} beats champion {champ_score:.5f} by >= {margin}", metric,
                         chal_score, champ_score)
-    return Decision(spec.name, challenger, champion, False,
+    return Decision(model, challenger, champion, False,
                     f"{metric} {chal_score:.5f} does not beat champion {champion}'s {champ_score:.5f} by the "
                     f"margin {margin} on the same held-out window", metric, chal_score, champ_score)
 
