@@ -1,0 +1,104 @@
+"""The six agents: what each replays and sees, and the periods they train and are tested on.
+
+The test period is the newest `test_days` days; training uses the `train_days` before it, ending a purge gap
+(the label horizon) earlier, so the two never overlap. On the default world the models hold out their
+newest two days, so the entry agent trains on day 7, where the moon, rug and opportunity scores it sees are
+out of sample, and is tested on day 8, which no model or agent has trained on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from quant.agents.arb_envs import ArbConfig, CexDexArbEnv, CrossChainArbEnv, FlashLoanArbEnv
+from quant.agents.data import listed_paths, new_pool_paths, pair_paths
+from quant.agents.pool_envs import EntryTimingEnv, RiskManagerEnv, TradingConfig, WhaleCopyEnv
+from quant.agents.training import PPOConfig, evaluate, load_agent, register_agent
+
+AGENTS = {
+    "agent_entry_timing": "PPO entry/exit timing on new Solana pools from features and model scores.",
+    "agent_whale_copy": "PPO that copies (or skips) buys by the scanner's TARGET wallets.",
+    "agent_cex_dex_arb": "PPO arbitrage of CEX-listed pools against the CEX reference price.",
+    "agent_cross_chain_arb": "PPO arbitrage of tokens pooled on both Solana and EVM.",
+    "agent_flash_loan_arb": "PPO sizing of flash-loan-funded pool/CEX round trips.",
+    "agent_risk_manager": "PPO risk manager scaling or vetoing the entry agent's proposals.",
+}
+POOL_AGENTS = ("agent_entry_timing", "agent_whale_copy", "agent_risk_manager")
+SCORED_AGENTS = ("agent_entry_timing", "agent_risk_manager")
+UNITS = {name: ("sol" if name in POOL_AGENTS else "usd") for name in AGENTS}
+
+
+@dataclass(frozen=True)
+class AgentWindow:
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+
+    def span(self, split: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+        return (self.train_start, self.train_end) if split == "train" else (self.test_start, self.test_end)
+
+    def describe(self) -> dict:
+        return {k: str(v) for k, v in self.__dict__.items()}
+
+
+def agent_window(last_day_end: pd.Timestamp, train_days: int, test_days: int, purge: pd.Timedelta) -> AgentWindow:
+    test_start = last_day_end - pd.Timedelta(days=test_days)
+    return AgentWindow(test_start - pd.Timedelta(days=train_days), test_start - purge, test_start, last_day_end)
+
+
+@dataclass
+class AgentInputs:
+    """Warehouse rows from the train start (less some history) to the test end."""
+
+    window: AgentWindow
+    snapshots: pd.DataFrame
+    features: pd.DataFrame | None = None
+    scores: pd.DataFrame | None = None  # quant.agents.data.model_scores
+    signals: pd.DataFrame | None = None  # quant.agents.data.target_buys
+    cex: pd.DataFrame | None = None
+
+
+def env_factory(name: str, inputs: AgentInputs, registry=None, trading: TradingConfig = TradingConfig(),
+                arb: ArbConfig = ArbConfig()) -> Callable[[str, bool], object]:
+    """`make_env(split, sequential)` for an agent; the paths of each split are built once."""
+    w = inputs.window
+    if name in POOL_AGENTS:
+        paths = {s: new_pool_paths(inputs.snapshots, inputs.features, inputs.scores, inputs.signals, *w.span(s))
+                 for s in ("train", "test")}
+        if name == "agent_entry_timing":
+            return lambda split, seq: EntryTimingEnv(paths[split], trading, seq)
+        if name == "agent_whale_copy":
+            copied = {s: [p for p in ps if p.extra["target_buys"].sum() > 0] for s, ps in paths.items()}
+            return lambda split, seq: WhaleCopyEnv(copied[split], trading, seq)
+        proposer = load_agent(registry, "agent_entry_timing").act
+        managed = TradingConfig(trading.start_balance, trading.stake, trading.max_steps, pools_per_episode=8)
+        return lambda split, seq: RiskManagerEnv(paths[split], proposer, managed, seq)
+    listed = {s: listed_paths(inputs.snapshots, inputs.cex, *w.span(s)) for s in ("train", "test")}
+    if name == "agent_cex_dex_arb":
+        return lambda split, seq: CexDexArbEnv(listed[split], arb, seq)
+    if name == "agent_flash_loan_arb":
+        return lambda split, seq: FlashLoanArbEnv(listed[split], arb, seq)
+    if name == "agent_cross_chain_arb":
+        pairs = {s: pair_paths(ps) for s, ps in listed.items()}
+        return lambda split, seq: CrossChainArbEnv(pairs[split], arb, seq)
+    raise KeyError(f"unknown agent {name!r}; expected one of {sorted(AGENTS)}")
+
+
+def train_agent(name: str, inputs: AgentInputs, registry, ppo: PPOConfig = PPOConfig(),
+                trading: TradingConfig = TradingConfig(), arb: ArbConfig = ArbConfig()) -> dict:
+    """Train `name` over every seed, evaluate each on the test period beside the baselines, register the
+    first seed's policy with the evaluation in its manifest, and promote it by the agents' rule."""
+    started = time.perf_counter()
+    make_env = env_factory(name, inputs, registry, trading, arb)
+    models, result = evaluate(make_env, ppo)
+    report = result["report"]
+    version, reason = register_agent(registry, name, models[0], make_env("train", False), ppo, report,
+                                     window=inputs.window.describe(), unit=UNITS[name],
+                                     trading=trading.__dict__, arb=arb.__dict__)
+    return {"version": version, "decision": reason, "report": report, "curves": result["curves"],
+            "seconds": time.perf_counter() - started}
