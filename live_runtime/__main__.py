@@ -17,12 +17,13 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from live_runtime.config import TOKEN_ENV, ConfigError, RuntimeConfig
+from live_runtime.config import TOKEN_ENV, ConfigError, DecisionConfig, RuntimeConfig
 from live_runtime.engine import Engine
 from live_runtime.journal import Journal
 from live_runtime.sources import ChainPollingStream, replay_stream, simulated_stream
@@ -51,7 +52,10 @@ def cmd_run(args) -> None:
             raise SystemExit("live execution needs --live, QUANT_LIVE=1 and a key in QUANT_LIVE_KEY; "
                              "the runtime trades on paper otherwise")
         raise SystemExit("live execution is not wired to a chain adapter in this runtime yet: paper only")
-    cfg = RuntimeConfig.from_env(starting_balance=args.balance)
+    decision = replace(DecisionConfig(), moon_threshold=args.moon_threshold, rug_threshold=args.rug_threshold,
+                       cascade_moon_gate=min(args.moon_threshold, DecisionConfig.cascade_moon_gate),
+                       online_weight=args.online_weight)
+    cfg = RuntimeConfig.from_env(starting_balance=args.balance, decision=decision)
     journal = Journal(cfg.journal_dir)
     resume = journal.resume()
     source, tolerance = build_source(args, settings, resume.position)
@@ -115,6 +119,10 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--replay-end")
     run.add_argument("--reorder-tolerance-s", type=float, default=2.0)
     run.add_argument("--balance", type=float, default=10.0)
+    run.add_argument("--moon-threshold", type=float, default=DecisionConfig.moon_threshold)
+    run.add_argument("--rug-threshold", type=float, default=DecisionConfig.rug_threshold)
+    run.add_argument("--online-weight", type=float, default=DecisionConfig.online_weight,
+                     help="the online learner's share of the blend (0: the champions alone)")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8765)
     run.add_argument("--no-api", action="store_true")

@@ -31,7 +31,7 @@ class PoolState:
 
 @dataclass
 class Fill:
-    order_id: str
+    order_id: str  # the event that caused it and the side: one order per event, the same after a restart
     pool_id: str
     side: str  # "buy" spends quote for base, "sell" the reverse
     amount_in: float
@@ -58,7 +58,6 @@ class PaperBroker:
         self.starting_balance = starting_balance
         self.positions: dict[str, Position] = {}
         self.realised_pnl = 0.0
-        self._orders = 0
 
     def quote_buy(self, pool: PoolState, quote_in: float) -> tuple[float, float]:
         """Base received for `quote_in` and the price impact, at these reserves."""
@@ -79,8 +78,7 @@ class PaperBroker:
         if quote_in > self.cash + 1e-12:
             raise ValueError(f"order notional {quote_in} exceeds cash {self.cash}")
         base, impact = self.quote_buy(pool, quote_in)
-        self._orders += 1
-        fill = Fill(f"o{seq}-{self._orders}", pool_id, "buy", quote_in, base, impact,
+        fill = Fill(f"o{seq}-buy", pool_id, "buy", quote_in, base, impact,
                     quote_in * pool.venue.fee_fraction, ts_us, seq)
         self.apply(fill)
         return fill
@@ -88,8 +86,7 @@ class PaperBroker:
     def sell_all(self, pool_id: str, pool: PoolState, ts_us: int, seq: int) -> Fill:
         pos = self.positions[pool_id]
         quote, impact = self.quote_sell(pool, pos.base_amount)
-        self._orders += 1
-        fill = Fill(f"o{seq}-{self._orders}", pool_id, "sell", pos.base_amount, quote, impact,
+        fill = Fill(f"o{seq}-sell", pool_id, "sell", pos.base_amount, quote, impact,
                     quote * pool.venue.fee_fraction, ts_us, seq)
         self.apply(fill)
         return fill

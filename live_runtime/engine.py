@@ -62,6 +62,7 @@ class Engine:
         self.position = resume.position
         for fill in resume.fills:
             self.broker.apply(fill)
+        self.risk.restore(resume.checkpoint.get("risk", {}))
         self.processed = 0
         self.latency_ms: list[np.ndarray] = []
         self.lock = threading.Lock()
@@ -191,10 +192,9 @@ class Engine:
 
         now = snaps[-1][0][0]
         equity = self.broker.equity(self.pools)
-        vol = x[tradable, VOLATILITY] if tradable.any() else x[:, VOLATILITY]
-        market_vol = float(np.nanmedian(vol)) if np.isfinite(vol).any() else 0.0
+        self.risk.observe_volatility(x[tradable, VOLATILITY].tolist())
         before = self.risk.state
-        state = self.risk.update(now, equity, market_vol)
+        state = self.risk.update(now, equity)
         if state is not before:
             self._activity("risk", snaps[-1][2], now, None, {"state": str(state), "was": str(before),
                                                               "reasons": self.risk.reasons, "equity": equity})
@@ -391,7 +391,8 @@ class Engine:
     def commit(self) -> None:
         equity = self.broker.equity(self.pools)
         self.journal.commit({"position": self.position, "cash": self.broker.cash, "equity": equity,
-                             "risk_state": str(self.risk.state), "versions": self.watcher.current.versions},
+                             "risk_state": str(self.risk.state), "risk": self.risk.persisted(),
+                             "versions": self.watcher.current.versions},
                             self.last_ts)
         self._fills_pending = False
         self._last_commit = time.monotonic()

@@ -35,6 +35,7 @@ class Resume:
     position: int  # events of the stream already processed
     fills: list[Fill]
     next_segment: int
+    checkpoint: dict  # the last one: cash, equity, the risk guard's state
 
 
 def _ts(us: np.ndarray) -> pa.Array:
@@ -107,11 +108,11 @@ class Journal:
         activity = self.read("activity")
         self.segment = max((int(s) for s in committed), default=-1) + 1
         if activity.empty:
-            return Resume(0, [], self.segment)
+            return Resume(0, [], self.segment, {})
         fills = [Fill(**json.loads(d)) for d in activity.loc[activity.kind == "fill", "data"]]
         checkpoints = activity[activity.kind == "checkpoint"]
-        position = int(json.loads(checkpoints.data.iloc[-1])["position"]) if len(checkpoints) else 0
-        return Resume(position, fills, self.segment)
+        last = json.loads(checkpoints.data.iloc[-1]) if len(checkpoints) else {"position": 0}
+        return Resume(int(last["position"]), fills, self.segment, last)
 
     def read(self, kind: str) -> pd.DataFrame:
         paths = self.segments(kind)

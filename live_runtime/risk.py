@@ -9,6 +9,7 @@ Per order: at most `max_open_positions`, a notional cap, and no entry into a poo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class RiskGuard:
         self.day_halted = False
         self.consecutive_losses = 0
         self.cooldown_until_us = 0
+        self.market_volatility = 0.0
         self.market_volatile = False
         self.killed = False
         self.reasons: list[str] = []
@@ -44,7 +46,7 @@ class RiskGuard:
             return RiskState.REDUCING
         return RiskState.ACTIVE
 
-    def update(self, now_us: int, equity: float, market_volatility: float) -> RiskState:
+    def update(self, now_us: int, equity: float) -> RiskState:
         """Re-evaluate the breakers that depend on time, equity and the market: once per micro-batch."""
         day = now_us // US_PER_DAY
         if day != self.day:
@@ -62,9 +64,9 @@ class RiskGuard:
             self.cooldown_until_us, self.consecutive_losses = 0, 0
         if self.cooldown_until_us:
             reasons.append(f"{self.consecutive_losses} consecutive losses: exits only until cool-down ends")
-        self.market_volatile = market_volatility > self.limits.market_volatility_limit
+        self.market_volatile = self.market_volatility > self.limits.market_volatility_limit
         if self.market_volatile:
-            reasons.append(f"market volatility {market_volatility:.3f} > {self.limits.market_volatility_limit}")
+            reasons.append(f"market volatility {self.market_volatility:.3f} > {self.limits.market_volatility_limit}")
         self.reasons = reasons
         return self.state
 
@@ -98,6 +100,28 @@ class RiskGuard:
         if self.consecutive_losses >= self.limits.max_consecutive_losses and not self.cooldown_until_us:
             self.cooldown_until_us = now_us + int(self.limits.loss_cooldown_min * US_PER_MIN)
 
+    PERSISTED = ("day", "day_start_equity", "day_halted", "consecutive_losses", "cooldown_until_us",
+                 "market_volatility")
+
+    def persisted(self) -> dict:
+        """What a restart needs to carry on exactly (journalled in each checkpoint)."""
+        return {k: getattr(self, k) for k in self.PERSISTED}
+
+    def restore(self, saved: dict) -> None:
+        for k in self.PERSISTED:
+            if k in saved:
+                setattr(self, k, saved[k])
+
+    def observe_volatility(self, volatilities: Iterable[float]) -> None:
+        """The market's volatility: an exponential average over snapshots in market order (so it does not
+        depend on how the stream was cut into batches), NaN (too young to know) skipped."""
+        v = self.market_volatility
+        for x in volatilities:
+            if x == x:
+                v = 0.98 * v + 0.02 * x
+        self.market_volatility = v
+
     def describe(self) -> dict:
         return {"state": str(self.state), "reasons": self.reasons, "consecutive_losses": self.consecutive_losses,
-                "day_start_equity": self.day_start_equity, "limits": {k: v for k, v in vars(self.limits).items()}}
+                "day_start_equity": self.day_start_equity,
+                "market_volatility": self.market_volatility, "limits": {k: v for k, v in vars(self.limits).items()}}

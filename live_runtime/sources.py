@@ -65,7 +65,7 @@ class TableStream:
     def __init__(self, events: list[tuple], history: list[tuple] | None = None, speed: float = 0.0,
                  start_seq: int = 0):
         self.events, self._history, self.speed = events, history or [], speed
-        self.position = start_seq
+        self.position = self.start_seq = start_seq
         self._clock: tuple[float, int] | None = None  # (wall start, market start)
 
     @property
@@ -73,7 +73,9 @@ class TableStream:
         return self.position >= len(self.events)
 
     def history(self) -> list[tuple]:
-        return self._history
+        """The warm-up: the history before the stream, and the stream's events already processed (a restart
+        rebuilds its pool states from them)."""
+        return self._history + self.events[: self.start_seq]
 
     def poll(self, max_events: int, timeout_s: float) -> list[tuple]:
         if self.exhausted:

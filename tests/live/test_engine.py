@@ -1,0 +1,129 @@
+"""The runtime's decision path on the small world's next day: feature parity with the batch asset, hot reload
+under a running stream, refusal of a corrupt champion, the kill switch, and the journal."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from live_runtime.engine import Engine
+from live_runtime.journal import Journal
+from live_runtime.sources import SNAPSHOT, TableStream
+from quant.features import FEATURES, batch_features
+from quant.market_source import SimulatedMarket
+from quant.registry import Registry
+from quant.simulator.config import world_config
+from tests.live.conftest import HISTORY_DAYS, live_config
+
+
+def engine_for(live_root, work, events, history, **cfg):
+    engine = Engine(live_config(live_root, work, **cfg), TableStream(events, history))
+    engine.warm_up()
+    return engine
+
+
+def test_runtime_features_equal_the_batch_asset(live_root, stream_events, tmp_path):
+    events, history = stream_events
+    n = 30_000
+    engine = engine_for(live_root, tmp_path, events[:n], history)
+    engine.run()
+    online = Journal(tmp_path / "journal").read("predictions")
+    assert len(online) == sum(1 for e in events[:n] if e[1] == SNAPSHOT)
+    # The batch execution over the same events (warm-up history, then the stream), as the asset computes it.
+    market = SimulatedMarket(world_config("small", 7, None, HISTORY_DAYS + 1), live_root / "worlds")
+    lo, hi = pd.Timestamp(history[0][0], unit="us"), pd.Timestamp(events[n - 1][0] + 1, unit="us")
+    batch = batch_features(market.fetch("pool_snapshots", lo, hi), market.fetch("swaps", lo, hi)).to_pandas()
+    online["ts"] = online.ts.astype("datetime64[us]")
+    both = online.merge(batch, on=["pool_id", "ts"], suffixes=("_online", ""))
+    assert len(both) == len(online)
+    for f in FEATURES:
+        a, b = both[f"{f}_online"].to_numpy(float), both[f].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), f
+        assert np.allclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True), f"{f}: {np.nanmax(np.abs(a - b))}"
+
+
+def another_champion(registry: Registry, model: str) -> str:
+    """A valid model with the same features (trained on noise): different scores, so a swap is visible."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, len(FEATURES)))
+    booster = xgb.train({"objective": "binary:logistic", "nthread": 1}, xgb.DMatrix(x, rng.integers(0, 2, 400)), 5)
+    version = registry.register(model, booster, list(FEATURES), metrics={})
+    return version
+
+
+def run_in_thread(engine):
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (engine.run(), done.set()), daemon=True)
+    thread.start()
+    return thread, done
+
+
+def copy_registry(live_root, tmp_path) -> Registry:
+    import shutil
+    shutil.copytree(live_root / "registry", tmp_path / "registry")
+    return Registry(tmp_path / "registry")
+
+
+def test_hot_reload_under_a_running_stream_loses_and_repeats_nothing(live_root, stream_events, tmp_path):
+    events, history = stream_events
+    registry = copy_registry(live_root, tmp_path)
+    old = registry.champion("moon_model")
+    new = another_champion(registry, "moon_model")
+    stream = TableStream(events[:40_000], history, speed=3_000)  # paced: the swap lands mid-stream
+    engine = Engine(live_config(live_root, tmp_path, registry_dir=tmp_path / "registry", reload_check_s=0.05), stream)
+    engine.warm_up()
+    thread, done = run_in_thread(engine)
+    while engine.stats["snapshots"] < 1_000:
+        time.sleep(0.05)
+    registry.promote("moon_model", new, "test: hot reload")
+    thread.join(timeout=120)
+    assert done.is_set()
+    pred = Journal(tmp_path / "journal").read("predictions")
+    snapshot_seqs = [i for i, e in enumerate(events[:40_000]) if e[1] == SNAPSHOT]
+    assert sorted(pred.seq) == snapshot_seqs  # every snapshot scored exactly once
+    versions = pred.sort_values("seq").moon_version.to_numpy()
+    switch = np.flatnonzero(versions != versions[0])
+    assert versions[0] == old and switch.size and (versions[switch[0]:] == new).all()  # one switch, no way back
+    swaps = Journal(tmp_path / "journal").read("activity").query("kind == 'model_swap'")
+    assert len(swaps) == 1
+
+
+def test_a_corrupt_champion_is_refused_and_the_old_one_keeps_serving(live_root, stream_events, tmp_path):
+    events, history = stream_events
+    registry = copy_registry(live_root, tmp_path)
+    serving = registry.champion("rug_model")
+    bad = another_champion(registry, "rug_model")
+    path = registry.root / "rug_model" / bad / "model.ubj"
+    path.write_bytes(path.read_bytes()[:-7] + b"corrupt")
+    engine = engine_for(live_root, tmp_path, events[:5_000], history, registry_dir=tmp_path / "registry")
+    registry.promote("rug_model", bad, "test: corrupt")
+    assert engine.watcher.check(force=True) is False
+    engine.run()
+    assert engine.watcher.current.versions["rug_model"] == serving
+    assert engine.watcher.refused == {"rug_model": bad}
+    refused = Journal(tmp_path / "journal").read("activity").query("kind == 'model_refused'")
+    assert len(refused) == 1 and "corrupt" in refused.data.iloc[0]
+    assert (Journal(tmp_path / "journal").read("predictions").rug_version == serving).all()
+
+
+def test_kill_switch_halts_flattens_and_stops_entries(live_root, stream_events, tmp_path):
+    events, history = stream_events
+    work = tmp_path
+    engine = engine_for(live_root, work, events, history)
+    while not engine.broker.positions:
+        batch = engine.source.poll(64, 0)
+        assert batch, "no position was ever opened"
+        engine.step(batch, time.perf_counter_ns())
+    engine.cfg.kill_file.parent.mkdir(parents=True, exist_ok=True)
+    engine.cfg.kill_file.write_text("test")
+    entries = engine.stats["entries"]
+    engine.run()
+    assert engine.risk.state == "HALTED" and not engine.broker.positions
+    assert engine.stats["entries"] == entries  # nothing entered after the kill
+    activity = Journal(work / "journal").read("activity")
+    flattened = activity[(activity.kind == "decision") & activity.data.str.contains("flatten: risk state HALTED")]
+    assert len(flattened) >= 1
