@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
+from live_runtime.api import launch_retrain
+
 ROOT = Path(__file__).resolve().parents[2]
 QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError {
   ... on RepositoryLocation { repositories { name schedules { name cronSchedule }
@@ -96,3 +98,11 @@ def test_ui_lists_assets_and_materializes_a_partition(dagster_dev):
             break
         time.sleep(2)
     assert status == "SUCCESS"
+
+    # The live runtime's POST /retrain goes through this: the retrain job launched over GraphQL, no Dagster import.
+    launched = launch_retrain(f"http://127.0.0.1:{port}/graphql")
+    assert launched["partition"] == "2026-01-03"  # the newest day of the 3-day world
+    run_query = '{ runOrError(runId: "RUN") { ... on Run { jobName tags { key value } } } }'
+    tags = _graphql(port, run_query.replace("RUN", launched["run_id"]))["runOrError"]
+    assert tags["jobName"] == "retrain"
+    assert {"key": "trigger", "value": "live_runtime"} in tags["tags"]
