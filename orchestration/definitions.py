@@ -12,7 +12,7 @@ from assets.market_data import market_assets
 from assets.models import model_assets
 from assets.wallet_evaluation import wallet_evaluation
 from assets.wallets import funding_graph, wallet_profiles, wallet_scores
-from orchestration.environment import get_environment, resources_for
+from orchestration.environment import executor_for, get_environment, resources_for
 from orchestration.jobs import daily_ingest_schedule, ingest_market_job, nightly_retrain_schedule, retrain_job
 from sensors.drift import build_drift_sensor
 from sensors.failures import build_failure_sensor
@@ -25,4 +25,5 @@ defs = dg.Definitions(
     schedules=[daily_ingest_schedule, nightly_retrain_schedule],
     sensors=[build_drift_sensor(retrain_job), build_failure_sensor(retrain_job)],
     resources=resources_for(get_environment()),
+    executor=executor_for(get_environment()),  # None in LOCAL: Dagster's multiprocess executor
 )
