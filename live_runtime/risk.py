@@ -82,7 +82,9 @@ class RiskGuard:
             return f"notional {notional:.4f} over the per-order cap {self.limits.max_order_notional}"
         if notional > cash:
             return f"notional {notional:.4f} over the cash {cash:.4f}"
-        if not pool_volatility <= self.limits.max_volatility:  # NaN volatility (too young to know) blocks too
+        if pool_volatility != pool_volatility:
+            return "pool volatility unknown (too few snapshots): no entry"
+        if pool_volatility > self.limits.max_volatility:
             return f"pool volatility {pool_volatility:.3f} over {self.limits.max_volatility}"
         return None
 

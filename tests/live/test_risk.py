@@ -35,7 +35,7 @@ def test_per_order_notional_cap_and_cash(guard):
 
 def test_pool_volatility_breaker_blocks_volatile_and_unknown_pools(guard):
     assert "pool volatility" in guard.check_entry(0.5, 0.26, 0, 10.0)
-    assert "pool volatility" in guard.check_entry(0.5, math.nan, 0, 10.0)
+    assert "pool volatility unknown" in guard.check_entry(0.5, math.nan, 0, 10.0)
 
 
 def test_daily_loss_limit_halts_until_the_next_market_day(guard):
