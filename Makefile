@@ -4,12 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .data
 export QUANT_DATA_DIR ?= $(abspath $(DATA_DIR))
-export DAGSTER_HOME ?= $(abspath $(DATA_DIR))/dagster_home
+# QUANT_ENV=PROD (docs/deployment.md) takes its own instance: Postgres, from orchestration/instance/prod/.
+PROD := $(filter PROD,$(QUANT_ENV))
+export DAGSTER_HOME ?= $(abspath $(DATA_DIR))/dagster_home$(if $(PROD),_prod,)
+INSTANCE_YAML := orchestration/instance/$(if $(PROD),prod/,)dagster.yaml
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run dev materialize test bench lint chain-fixtures clean-data
+.PHONY: setup run dev live materialize test bench lint chain-fixtures browser clean-data
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -21,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml: orchestration/instance/dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: $(INSTANCE_YAML)
 	mkdir -p $(DAGSTER_HOME)
 	cp $< $@
 
@@ -31,9 +34,19 @@ chain-fixtures:
 		cd tests/chains && { [ -d node_modules ] && [ node_modules -nt package.json ] || npm install --no-audit --no-fund --silent; }; \
 	fi
 
+# Headless Chromium for the status page's browser test (Debian's package; skipped where it is present).
+browser:
+	@command -v chromium >/dev/null || { apt-get install -y -q chromium >/dev/null || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+
+# Everything missing is built, then dagster dev and the live runtime run side by side; Ctrl-C stops both.
 run: setup
 	$(BIN)/python -m orchestration.materialize --missing
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/python -m orchestration.serve
+
+# The live runtime alone, on the simulated market run forward, with the champions `make materialize` made.
+live: setup
+	$(BIN)/python -m live_runtime run
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml
@@ -41,7 +54,7 @@ dev: setup
 materialize: setup
 	$(BIN)/python -m orchestration.materialize
 
-test: setup chain-fixtures
+test: setup chain-fixtures browser
 	$(BIN)/pytest -q
 
 bench: setup
