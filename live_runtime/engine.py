@@ -31,6 +31,7 @@ from live_runtime.online_learner import OnlineLearner
 from live_runtime.risk import RiskGuard, RiskState
 from live_runtime.sources import SNAPSHOT, SWAP, Orderer
 from quant.features import FEATURES, OnlineFeatures
+from quant.features.online import EXTRA
 from quant.labels import LabelConfig, build_labels
 
 log = logging.getLogger("live_runtime.engine")
@@ -113,105 +114,167 @@ class Engine:
         self.commit()
 
     def step(self, events: list[tuple], arrival_ns: int) -> None:
-        """One micro-batch, in market-time order. Snapshots are scored together, except that an event touching
-        a pool already waiting to be scored first has the waiting ones scored: each is scored, and would be
-        filled, at its own moment, never with a later swap or snapshot of its pool applied."""
-        snaps, waiting = [], set()
-        for e in events:
-            if e[3] in waiting:
-                self._score(snaps, arrival_ns)
-                snaps, waiting = [], set()
-            slot = self._apply(e)
+        """One micro-batch, in market-time order. A pool with more snapshots in it than the online features
+        reach back (a single-pool replay) has the batch cut before the one too many."""
+        counts: dict[str, int] = {}
+        start = 0
+        for k, e in enumerate(events):
             if e[1] == SNAPSHOT:
-                snaps.append((e, slot, self.position))
-                waiting.add(e[3])
-            self.position += 1
-        if snaps:
-            self._score(snaps, arrival_ns)
+                c = counts.get(e[3], 0) + 1
+                if c > EXTRA + 1:
+                    self._step(events[start:k], arrival_ns)
+                    start, counts, c = k, {}, 1
+                counts[e[3]] = c
+        self._step(events[start:], arrival_ns)
+
+    def _step(self, events: list[tuple], arrival_ns: int) -> None:
+        """Two passes. The first brings every pool's features state to the end of the batch; all snapshots are
+        then scored at once, each at its own row of its pool's window (exact: quant.features.online). The
+        second walks the events again in order, moving reserves, and decides at each snapshot with what was
+        known at that moment: its scores, the reserves of that moment, the positions and risk state so far."""
+        feats = self.features
+        snaps = []
+        for k, e in enumerate(events):
+            slot = feats.slots.get(e[3])
+            if slot is None:
+                slot = feats.slot(e[3])
+            if e[1] == SWAP:
+                feats.add_swap(slot, e[4], e[5], e[6])
+                continue
+            feats.add_snapshot(slot, e[0], e[4], e[5], e[6], e[7], e[8], e[9])
+            if e[3] not in self.pools:
+                self.pools[e[3]] = PoolState(e[11], e[5], e[6], e[12], e[13])
+                self.quote_symbol[e[3]] = e[10]
+            snaps.append((e, slot, self.position + k))
+        scored = self._score(snaps) if snaps else None
+        i = 0
+        for e in events:
+            pool = self.pools.get(e[3])
+            if e[1] == SWAP:
+                if pool is not None:
+                    pool.base_reserve, pool.quote_reserve = e[7], e[8]
+                continue
+            pool.base_reserve, pool.quote_reserve = e[5], e[6]
+            self._act(i, scored)
+            i += 1
+        self.position += len(events)
         self.processed += len(events)
         self.stats["events"] += len(events)
-        self.stats["swaps"] += sum(1 for e in events if e[1] == SWAP)
-        self.last_ts = events[-1][0]
-
-    def _score(self, snaps: list[tuple], arrival_ns: int) -> None:
         self.stats["snapshots"] += len(snaps)
-        self._decide(snaps)
-        self.latency_ms.append(np.full(len(snaps), (time.perf_counter_ns() - arrival_ns) / 1e6))
+        self.stats["swaps"] += len(events) - len(snaps)
+        self.last_ts = events[-1][0]
+        if snaps:
+            self._update_risk(snaps[-1][2], self.last_ts)
+            self.latency_ms.append(np.full(len(snaps), (time.perf_counter_ns() - arrival_ns) / 1e6))
 
-    def _apply(self, e: tuple) -> int:
+    def _apply(self, e: tuple) -> None:
+        """An event into the pool states without scoring (warm-up)."""
         feats = self.features
         slot = feats.slots.get(e[3])
         if slot is None:
             slot = feats.slot(e[3])
+        pool = self.pools.get(e[3])
         if e[1] == SWAP:
             feats.add_swap(slot, e[4], e[5], e[6])
-            pool = self.pools.get(e[3])
             if pool is not None:
                 pool.base_reserve, pool.quote_reserve = e[7], e[8]
-            return slot
+            return
         feats.add_snapshot(slot, e[0], e[4], e[5], e[6], e[7], e[8], e[9])
-        pool = self.pools.get(e[3])
         if pool is None:
             self.pools[e[3]] = PoolState(e[11], e[5], e[6], e[12], e[13])
             self.quote_symbol[e[3]] = e[10]
         else:
             pool.base_reserve, pool.quote_reserve = e[5], e[6]
-        return slot
 
     # ---- scoring and decisions ---------------------------------------------------------------------------
 
-    def _decide(self, snaps: list[tuple]) -> None:
+    def _score(self, snaps: list[tuple]) -> dict:
+        """Every snapshot of the batch through the cheap models; the expensive ones only where the cheap
+        ones pass it or a position may need them."""
         cfg, dcfg = self.cfg, self.cfg.decision
         models = self.watcher.current
-        slots = np.fromiter((s for _, s, _ in snaps), np.int64, len(snaps))
-        x = self.features.features(slots)
+        n = len(snaps)
+        slots = np.fromiter((s for _, s, _ in snaps), np.int64, n)
+        back, later, first_passed = np.zeros(n, np.int64), {}, {}
+        for i in range(n - 1, -1, -1):  # how many snapshots of the same pool come after it in the batch
+            back[i] = later.get(slots[i], 0)
+            later[slots[i]] = back[i] + 1
+        x = self.features.features(slots, back)
         p_moon, p_rug = models.score(x)
         moon, moon_online = self.learners["moon"].blend(p_moon, x, dcfg.online_weight)
         rug, _ = self.learners["rug"].blend(p_rug, x, dcfg.online_weight)
         distance = models.outlier_distance(x)
-        tradable = np.fromiter((self.quote_symbol[e[3]] == cfg.quote_symbol for e, _, _ in snaps), bool, len(snaps))
+        tradable = np.fromiter((self.quote_symbol[e[3]] == cfg.quote_symbol for e, _, _ in snaps), bool, n)
         passed = tradable & (moon >= dcfg.cascade_moon_gate) & (rug <= dcfg.cascade_rug_gate)
-        p_opp = np.full(len(snaps), np.nan)
-        action = np.full(len(snaps), -1, np.int64)
+        held = np.fromiter((e[3] in self.broker.positions for e, _, _ in snaps), bool, n)
+        expensive = passed | held
+        for i in range(n):  # a pool that may be entered earlier in this batch needs its later rows scored too
+            slot = slots[i]
+            if first_passed.get(slot, False):
+                expensive[i] = True
+            if passed[i]:
+                first_passed[slot] = True
+        p_opp = np.full(n, np.nan)
+        action = np.full(n, -1, np.int64)
         if models.opportunity is not None:
-            self._push_sequence(slots, x, models.opportunity.seq_len)
-        held = np.fromiter((e[3] in self.broker.positions for e, _, _ in snaps), bool, len(snaps))
-        expensive = np.flatnonzero(passed | held)
-        if expensive.size:
-            if models.opportunity is not None:
-                p_opp[expensive] = models.opportunity.predict(self.seq_hist[slots[expensive]])
-            if models.agent is not None:
-                from quant.agents import entry_observation
-                obs = entry_observation(x[expensive], moon[expensive], rug[expensive],
-                                        np.nan_to_num(p_opp[expensive], nan=0.5), held[expensive].astype(np.float64))
-                action[expensive] = models.agent.act(obs)
+            self._sequence_scores(slots, back, x, expensive, models.opportunity, p_opp)
+        rows = np.flatnonzero(expensive)
+        if rows.size and models.agent is not None:
+            from quant.agents import entry_observation
+            obs = entry_observation(x[rows], moon[rows], rug[rows], np.nan_to_num(p_opp[rows], nan=0.5),
+                                    held[rows].astype(np.float64))  # positions as of the batch's start
+            action[rows] = models.agent.act(obs)
         self.stats["passed_cascade"] += int(passed.sum())
         self._journal_predictions(snaps, x, p_moon, p_rug, moon, moon_online, rug, p_opp, action, distance, passed,
                                   models.versions)
-        self._remember(snaps, slots, x, p_moon, p_rug, passed, p_opp, action)
+        self._remember(snaps, slots, back, x, p_moon, p_rug, passed, p_opp, action)
+        return {"snaps": snaps, "x": x, "moon": moon, "rug": rug, "p_opp": p_opp, "action": action,
+                "distance": distance, "passed": passed, "tradable": tradable, "models": models}
 
-        now = snaps[-1][0][0]
+    def _sequence_scores(self, slots, back, x, expensive, model, out) -> None:
+        """Push each snapshot's features into its pool's sequence, oldest first, and score the expensive rows
+        on the sequence as it stood at their own snapshot."""
+        seq_len = model.seq_len
+        if self.seq_hist.shape[1] != seq_len or self.seq_hist.shape[0] < len(self.features.inputs):
+            grown = np.full((len(self.features.inputs), seq_len, x.shape[1]), np.nan)
+            keep, rows = min(seq_len, self.seq_hist.shape[1]), min(len(self.seq_hist), len(grown))
+            grown[:rows, -keep:] = self.seq_hist[:rows, -keep:]
+            self.seq_hist = grown
+        hist, windows, which = self.seq_hist, [], []
+        for b in range(int(back.max()), -1, -1):  # one pool appears at most once per round
+            rows = np.flatnonzero(back == b)
+            hist[slots[rows], :-1] = hist[slots[rows], 1:]
+            hist[slots[rows], -1] = x[rows]
+            score = rows[expensive[rows]]
+            if score.size:
+                windows.append(hist[slots[score]].copy())
+                which.append(score)
+        if windows:
+            out[np.concatenate(which)] = model.predict(np.concatenate(windows))
+
+    def _act(self, i: int, scored: dict) -> None:
+        """The decision at one snapshot, in event order: exit a held pool, or consider an entry."""
+        e, _slot, seq = scored["snaps"][i]
+        if scored["tradable"][i]:
+            self.risk.observe_volatility((scored["x"][i, VOLATILITY],))
+        pos = self.broker.positions.get(e[3])
+        if pos is not None:
+            if e[0] > pos.entry_ts_us:
+                self._exit(e, seq, pos, float(scored["rug"][i]), int(scored["action"][i]))
+            return
+        if scored["passed"][i]:
+            self._update_risk(seq, e[0])  # breakers are checked before every order, on this moment's equity
+            self._entry(scored["snaps"][i], scored["x"][i], float(scored["moon"][i]), float(scored["rug"][i]),
+                        float(scored["p_opp"][i]), int(scored["action"][i]), float(scored["distance"][i]),
+                        scored["models"])
+
+    def _update_risk(self, seq: int, now: int) -> None:
         equity = self.broker.equity(self.pools)
-        self.risk.observe_volatility(x[tradable, VOLATILITY].tolist())
         before = self.risk.state
         state = self.risk.update(now, equity)
         if state is not before:
-            self._activity("risk", snaps[-1][2], now, None, {"state": str(state), "was": str(before),
-                                                              "reasons": self.risk.reasons, "equity": equity})
-        self._exits(snaps, rug, action)
-        for i in np.flatnonzero(passed & ~held):
-            self._entry(snaps[i], x[i], moon[i], rug[i], p_opp[i], int(action[i]), float(distance[i]), models)
-
-    def _push_sequence(self, slots: np.ndarray, x: np.ndarray, seq_len: int) -> None:
-        if self.seq_hist.shape[1] != seq_len or self.seq_hist.shape[0] < len(self.features.pool_ids):
-            grown = np.full((max(len(self.features.inputs), 256), seq_len, x.shape[1]), np.nan)
-            keep = min(seq_len, self.seq_hist.shape[1])
-            rows = min(len(self.seq_hist), len(grown))
-            grown[:rows, -keep:] = self.seq_hist[:rows, -keep:]
-            self.seq_hist = grown
-        hist = self.seq_hist
-        hist[slots, :-1] = hist[slots, 1:]
-        hist[slots, -1] = x
+            self._activity("risk", seq, now, None, {"state": str(state), "was": str(before),
+                                                    "reasons": self.risk.reasons, "equity": equity})
 
     def _entry(self, snap, x, moon, rug, p_opp, action, distance, models) -> None:
         (e, _slot, seq), dcfg = snap, self.cfg.decision
@@ -255,52 +318,52 @@ class Engine:
             self.stats["entries"] += 1
             self._fill(fill, decision)
 
-    def _exits(self, snaps, rug, action) -> None:
-        from_agent = self.watcher.current.agent is not None
-        for i, (e, _slot, seq) in enumerate(snaps):
-            pos = self.broker.positions.get(e[3])
-            if pos is None or e[0] <= pos.entry_ts_us:
-                continue
-            pos.snapshots_held += 1
-            value = self.broker.position_value(e[3], self.pools[e[3]])
-            ret = value / pos.cost - 1
-            reason = self.risk.exit_reason(ret)
-            if reason is None and rug[i] > self.cfg.decision.exit_rug_threshold:
-                reason = f"rug risk: P(rug) {rug[i]:.3f} > {self.cfg.decision.exit_rug_threshold}"
-            if reason is None and from_agent:
-                from quant.agents import EXIT
-                if action[i] == EXIT:
-                    reason = "agent_entry_timing says exit"
-            if reason is None and pos.snapshots_held >= self.cfg.decision.max_hold_snapshots:
-                reason = f"horizon: held {pos.snapshots_held} snapshots"
-            if reason is None:
-                continue
-            decision = {"action": "exit", "reasons": [reason], "position_return": ret, "value": value,
-                        "p_rug": float(rug[i]), "risk_state": str(self.risk.state)}
-            self._decision(seq, e[0], e[3], decision)
-            fill = self.broker.sell_all(e[3], self.pools[e[3]], e[0], seq)
-            pnl = fill.amount_out - pos.cost
-            self.risk.on_close(pnl, e[0])
-            self.stats["exits"] += 1
-            self._fill(fill, {**decision, "pnl": pnl})
+    def _exit(self, e: tuple, seq: int, pos, rug: float, action: int) -> None:
+        pos.snapshots_held += 1
+        value = self.broker.position_value(e[3], self.pools[e[3]])
+        ret = value / pos.cost - 1
+        reason = self.risk.exit_reason(ret)
+        if reason is None and rug > self.cfg.decision.exit_rug_threshold:
+            reason = f"rug risk: P(rug) {rug:.3f} > {self.cfg.decision.exit_rug_threshold}"
+        if reason is None and self.watcher.current.agent is not None:
+            from quant.agents import EXIT
+            if action == EXIT:
+                reason = "agent_entry_timing says exit"
+        if reason is None and pos.snapshots_held >= self.cfg.decision.max_hold_snapshots:
+            reason = f"horizon: held {pos.snapshots_held} snapshots"
+        if reason is None:
+            return
+        decision = {"action": "exit", "reasons": [reason], "position_return": ret, "value": value, "p_rug": rug,
+                    "risk_state": str(self.risk.state)}
+        self._decision(seq, e[0], e[3], decision)
+        fill = self.broker.sell_all(e[3], self.pools[e[3]], e[0], seq)
+        pnl = fill.amount_out - pos.cost
+        self.risk.on_close(pnl, e[0])
+        self.stats["exits"] += 1
+        self._fill(fill, {**decision, "pnl": pnl})
 
     # ---- outcomes ----------------------------------------------------------------------------------------
 
-    def _remember(self, snaps, slots, x, p_moon, p_rug, passed, p_opp, action) -> None:
-        """Keep each prediction until its label resolves, `horizon` snapshots of its pool later."""
+    def _remember(self, snaps, slots, back, x, p_moon, p_rug, passed, p_opp, action) -> None:
+        """Keep each prediction until its label resolves, `horizon` snapshots of its pool later, then copy the
+        price and reserve path it is labelled on out of the pool's window."""
         h = self.labels.horizon
         seen = self.features.snapshots_seen
         inputs = self.features.inputs
+        width = inputs.shape[1]
         for i, (e, slot, seq) in enumerate(snaps):
             dq = self.pending.get(slot)
             if dq is None:
                 dq = self.pending[slot] = deque()
             votes = (p_opp[i], action[i]) if passed[i] else None
-            dq.append((int(seen[slot]), seq, e[0], e[3], x[i], p_moon[i], p_rug[i], votes))
+            dq.append((int(seen[slot] - back[i]), seq, e[0], e[3], x[i], p_moon[i], p_rug[i], votes))
+            if back[i]:
+                continue  # the pool's last snapshot in the batch resolves what is due
             while dq and seen[slot] - dq[0][0] >= h:
                 rec = dq.popleft()
-                if seen[slot] - rec[0] == h:  # the window's last h+1 rows are exactly the label's path
-                    self.to_resolve.append((rec, inputs[slot, -h - 1:, 0].copy(), inputs[slot, -h - 1:, 2].copy()))
+                end = width - (int(seen[slot]) - rec[0] - h)  # the window row after the label's last one
+                self.to_resolve.append((rec, inputs[slot, end - h - 1:end, 0].copy(),
+                                        inputs[slot, end - h - 1:end, 2].copy()))
 
     def resolve_outcomes(self) -> int:
         """Label the predictions whose horizon has passed (quant.labels, the training labels' definition)."""

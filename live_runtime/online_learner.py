@@ -71,13 +71,14 @@ class OnlineLearner:
         self.last_brier = (float(own), float(base))
         self.trusted = bool(own <= base)
 
-    def _fit(self, iterations: int = 6) -> None:
+    def _fit(self, iterations: int = 3) -> None:
         x, y = np.array(self.x), np.array(self.y)
         finite = np.where(np.isfinite(x), x, np.nan)
         self.mean = np.nan_to_num(np.nanmean(finite, axis=0))
         self.scale = np.nan_to_num(np.nanstd(finite, axis=0), nan=1.0)
         self.scale[self.scale < 1e-12] = 1.0
         d = self._design(x)
+        # Warm-started from the fit in service: a few Newton steps from there converge.
         coef = np.zeros(d.shape[1]) if self.coef is None or len(self.coef) != d.shape[1] else self.coef.copy()
         penalty = self.ridge * np.eye(d.shape[1])
         penalty[0, 0] = 1e-6  # the intercept almost free; a one-class window would leave it unbounded

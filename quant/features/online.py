@@ -21,6 +21,9 @@ _COL = {name: i for i, name in enumerate(INPUTS)}
 
 
 TAIL = 16  # rows at the end of the window where rolling outputs are computed (see ArrayPrimitives)
+# Snapshots a state keeps beyond WINDOW, so that the features of a pool's last TAIL snapshots, not only its
+# latest, come out exact in one pass: the runtime scores a micro-batch holding several snapshots of a pool.
+EXTRA = TAIL - 1
 
 
 def _windows(x: np.ndarray, n: int, tail: int) -> np.ndarray:
@@ -98,11 +101,16 @@ class ArrayPrimitives:
         return np.log(x)
 
 
-def compute(columns: np.ndarray) -> np.ndarray:
-    """Features at the last row of each [W, INPUTS] window: [B, len(FEATURES)] in FEATURES order."""
+def compute(columns: np.ndarray, back: np.ndarray | None = None) -> np.ndarray:
+    """Features of each [W, INPUTS] window at its row `back` snapshots before the last (default: the last):
+    [B, len(FEATURES)] in FEATURES order. Exact for back <= EXTRA when the window holds WINDOW + EXTRA rows."""
     with np.errstate(divide="ignore", invalid="ignore"):
         values = define(ArrayPrimitives(columns))
-    return np.stack([values[name][:, -1] for name in FEATURES], axis=1)
+    if back is None:
+        return np.stack([values[name][:, -1] for name in FEATURES], axis=1)
+    rows = columns.shape[1] - 1 - np.asarray(back, np.int64)
+    pick = np.arange(len(rows))
+    return np.stack([values[name][pick, rows] for name in FEATURES], axis=1)
 
 
 class OnlineFeatures:
@@ -110,6 +118,7 @@ class OnlineFeatures:
 
     def __init__(self, window: int = WINDOW, capacity: int = 256):
         self.window = window
+        window = window + EXTRA
         self.slots: dict[str, int] = {}
         self.pool_ids: list[str] = []
         self.inputs = np.full((capacity, window, len(INPUTS)), np.nan)
@@ -162,9 +171,12 @@ class OnlineFeatures:
         flow[:] = 0.0
         self.buyers[slot].clear()
 
-    def features(self, slots: np.ndarray | list[int]) -> np.ndarray:
-        """[len(slots), len(FEATURES)]: each slot's features at its latest snapshot."""
-        return compute(self.inputs[np.asarray(slots, np.int64)])
+    def features(self, slots: np.ndarray | list[int], back: np.ndarray | None = None) -> np.ndarray:
+        """[len(slots), len(FEATURES)]: each slot's features at its latest snapshot, or `back[i]` snapshots
+        before it (at most EXTRA)."""
+        if back is not None and len(back) and int(np.max(back)) > EXTRA:
+            raise ValueError(f"features reach back at most {EXTRA} snapshots, asked for {int(np.max(back))}")
+        return compute(self.inputs[np.asarray(slots, np.int64)], back)
 
 
 def replay(snapshots: pd.DataFrame, swaps: pd.DataFrame, window: int = WINDOW) -> pd.DataFrame:
