@@ -6,18 +6,18 @@ last fit (its Brier score on them, scored before it saw them, worse than the cha
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 
 class OnlineLearner:
     def __init__(self, n_features: int, refit_every: int = 100, memory: int = 1_000, min_examples: int = 300,
                  ridge: float = 1.0):
-        self.refit_every, self.min_examples, self.ridge = refit_every, min_examples, ridge
-        self.x: deque[np.ndarray] = deque(maxlen=memory)
-        self.y: deque[float] = deque(maxlen=memory)
-        self.champion_p: deque[float] = deque(maxlen=memory)
+        self.refit_every, self.memory, self.min_examples, self.ridge = refit_every, memory, min_examples, ridge
+        # Ring buffers of the newest `memory` outcomes: features, label, the champion's probability.
+        self.x = np.zeros((memory, n_features))
+        self.y = np.zeros(memory)
+        self.champion_p = np.zeros(memory)
+        self.seen = 0
         self.coef: np.ndarray | None = None
         self.mean = np.zeros(n_features)
         self.scale = np.ones(n_features)
@@ -43,17 +43,24 @@ class OnlineLearner:
             return champion, own
         return (1 - weight) * champion + weight * own, own
 
+    def _newest(self, n: int) -> np.ndarray:
+        """Ring positions of the newest n outcomes, oldest first."""
+        return (self.seen - n + np.arange(n)) % self.memory
+
     def observe(self, x: np.ndarray, y: np.ndarray, champion_p: np.ndarray) -> bool:
-        """Add resolved outcomes; refit when enough have arrived. Returns whether it refitted."""
-        refitted = False
-        for i in range(len(y)):
-            self.x.append(x[i])
-            self.y.append(float(y[i]))
-            self.champion_p.append(float(champion_p[i]))
-            self.since_fit += 1
-            if self.since_fit >= self.refit_every:
+        """Add resolved outcomes, in order; refit at every `refit_every`-th. Returns whether it refitted."""
+        refitted, start = False, 0
+        while start < len(y):
+            take = min(len(y) - start, self.refit_every - self.since_fit)
+            at = (self.seen + np.arange(take)) % self.memory
+            self.x[at], self.y[at], self.champion_p[at] = x[start:start + take], y[start:start + take], \
+                champion_p[start:start + take]
+            self.seen += take
+            self.since_fit += take
+            start += take
+            if self.since_fit == self.refit_every:
                 self._judge()
-                if len(self.y) >= self.min_examples:
+                if min(self.seen, self.memory) >= self.min_examples:
                     self._fit()
                     refitted = True
                 self.since_fit = 0
@@ -63,23 +70,23 @@ class OnlineLearner:
         """Score the fit in service on the outcomes it has not seen (the newest `since_fit`)."""
         if self.coef is None:
             return
-        n = self.since_fit
-        x, y = np.array(list(self.x)[-n:]), np.array(list(self.y)[-n:])
-        champ = np.array(list(self.champion_p)[-n:])
-        own = np.mean((self.predict(x) - y) ** 2)
-        base = np.mean((champ - y) ** 2)
-        self.last_brier = (float(own), float(base))
-        self.trusted = bool(own <= base)
+        at = self._newest(self.since_fit)
+        own = float(np.mean((self.predict(self.x[at]) - self.y[at]) ** 2))
+        base = float(np.mean((self.champion_p[at] - self.y[at]) ** 2))
+        self.last_brier = (own, base)
+        self.trusted = own <= base
 
     def _fit(self, iterations: int = 3) -> None:
-        x, y = np.array(self.x), np.array(self.y)
+        at = self._newest(min(self.seen, self.memory))
+        x, y = self.x[at], self.y[at]
         finite = np.where(np.isfinite(x), x, np.nan)
-        self.mean = np.nan_to_num(np.nanmean(finite, axis=0))
-        self.scale = np.nan_to_num(np.nanstd(finite, axis=0), nan=1.0)
+        with np.errstate(all="ignore"):
+            self.mean = np.nan_to_num(np.nanmean(finite, axis=0))
+            self.scale = np.nan_to_num(np.nanstd(finite, axis=0), nan=1.0)
         self.scale[self.scale < 1e-12] = 1.0
         d = self._design(x)
         # Warm-started from the fit in service: a few Newton steps from there converge.
-        coef = np.zeros(d.shape[1]) if self.coef is None or len(self.coef) != d.shape[1] else self.coef.copy()
+        coef = np.zeros(d.shape[1]) if self.coef is None else self.coef.copy()
         penalty = self.ridge * np.eye(d.shape[1])
         penalty[0, 0] = 1e-6  # the intercept almost free; a one-class window would leave it unbounded
         for _ in range(iterations):  # Newton steps on the ridge-penalised log-likelihood
@@ -94,4 +101,5 @@ class OnlineLearner:
         self.fits += 1
 
     def describe(self) -> dict:
-        return {"fits": self.fits, "examples": len(self.y), "trusted": self.trusted, "last_brier": self.last_brier}
+        return {"fits": self.fits, "examples": min(self.seen, self.memory), "trusted": self.trusted,
+                "last_brier": self.last_brier}
