@@ -1,10 +1,5 @@
-"""The journal: append-only Parquet segments of everything the runtime did, the file format the drift sensor
-and Dagster's observable source asset read.
-
-    <journal>/<market date>/<segment>-predictions.parquet  every scored snapshot: features, scores, versions
-    <journal>/<market date>/<segment>-outcomes.parquet     labels resolved for earlier predictions
-    <journal>/<market date>/<segment>-activity.parquet     decisions, orders, fills, model swaps, risk changes
-                                                          and a checkpoint (stream position, cash, equity)
+"""The journal writer: append-only Parquet segments of everything the runtime did, in the format of
+`quant.journal` (which the drift sensor and Dagster's observable source asset read).
 
 A segment is committed when its activity file appears: the other files are written first, each under a
 temporary name renamed into place, and the activity file last. On start, files of an uncommitted segment are
@@ -26,8 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from live_runtime.broker import Fill
-
-KINDS = ("predictions", "outcomes", "activity")
+from quant import journal as fmt
 
 
 @dataclass
@@ -93,15 +87,12 @@ class Journal:
 
     # ---- reading -----------------------------------------------------------------------------------------
 
-    def segments(self, kind: str) -> list[Path]:
-        return sorted(self.dir.glob(f"*/*-{kind}.parquet"), key=lambda p: p.name)
-
     def resume(self) -> Resume:
         """Remove uncommitted files, then read the committed fills and the last checkpoint."""
-        committed = {p.name.split("-")[0] for p in self.segments("activity")}
+        committed = fmt.committed(self.dir)
         for kind in ("predictions", "outcomes"):
-            for p in self.segments(kind):
-                if p.name.split("-")[0] not in committed:
+            for p in fmt.segments(self.dir, kind):
+                if fmt.segment_of(p) not in committed:
                     p.unlink()
         for p in self.dir.glob("*/.*.tmp-*"):
             p.unlink()
@@ -115,10 +106,7 @@ class Journal:
         return Resume(int(last["position"]), fills, self.segment, last)
 
     def read(self, kind: str) -> pd.DataFrame:
-        paths = self.segments(kind)
-        if not paths:
-            return pd.DataFrame()
-        return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+        return fmt.read(self.dir, kind)
 
 
 def _column(name: str, parts: list) -> pa.Array:

@@ -11,7 +11,7 @@ import dagster as dg
 import yaml
 
 from quant.settings import Settings
-from resources import ChainSource, ChromaStore, Embedder, ModelRegistry, ParquetWarehouse, RawStore, Warehouse
+from resources import ChainSource, ChromaStore, Embedder, LiveJournal, ModelRegistry, ParquetWarehouse, RawStore, Warehouse
 
 CELERY_YAML = Path(__file__).parent / "instance" / "prod" / "celery.yaml"
 
@@ -54,6 +54,7 @@ def resources_for(env: Environment, settings: Settings | None = None) -> dict:
         "chain_source": chain_source_for(settings),
         "raw_store": RawStore(directory=str(data / "raw")),
         "model_registry": ModelRegistry(root=str(data / "registry")),
+        "live_journal": LiveJournal(directory=str(data / "journal")),
         "embedder": Embedder(kind=os.environ.get("QUANT_EMBEDDER", "minilm")),
     }
     prefix = os.environ.get("QUANT_CHROMA_PREFIX", "")

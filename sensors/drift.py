@@ -1,6 +1,7 @@
 """The drift sensor: retrain because the world changed, not only because a clock ticked, and never in a storm.
 
-Every `minimum_interval_seconds` it compares the newest day(s) of `pool_features` in the warehouse with the
+Every `minimum_interval_seconds` it compares the newest day(s) of `pool_features` in the warehouse, and the
+live journal's newest `live_window_hours` of predictions and resolved outcomes (quant.journal), with the
 champion's reference histograms (its held-out window, `reference.features` of the manifest) on the champion's
 top features by gain, and, where labels of those days have resolved, the champion's Brier score on them with
 its held-out Brier. When PSI > `psi_threshold` on any top feature, or Brier is worse by more than
@@ -36,7 +37,7 @@ import pandas as pd
 from quant.drift import PSI_ALERT, psi_table, quality_drift
 from quant.models.train import predict
 from quant.registry import Registry
-from resources import ModelRegistry, Warehouse
+from resources import LiveJournal, ModelRegistry, Warehouse
 
 DAY = pd.Timedelta(days=1)
 TAG = "quant/"
@@ -55,6 +56,7 @@ class DriftSettings:
     # stationary simulated world (benchmarks/drift.py), established pools' age leaves the reference's bins
     # by a day a day (PSI ~1.7 every day) and their depth grows with fees (log_k PSI 0.2-0.6).
     exempt: tuple[str, ...] = ("pool_age_min", "log_k")
+    live_window_hours: float = 6.0  # the live journal's newest hours of market time compared as well
 
 
 @dataclass(frozen=True)
@@ -64,27 +66,39 @@ class DriftFigures:
     rows: int
     psi: dict[str, float]  # top features, largest PSI first
     quality: dict | None  # quality_drift on resolved labels, or None when too few have resolved
+    live: dict | None = None  # the same figures on the live journal's newest window: {rows, psi, quality}
 
     def key(self) -> str:
-        return f"{self.partition}:{self.rows}:{self.champion}"
+        return f"{self.partition}:{self.rows}:{self.champion}" + (f":live{self.live['rows']}" if self.live else "")
 
     def drifted(self, s: DriftSettings) -> dict[str, float]:
         return {f: v for f, v in self.psi.items() if v > s.psi_threshold}
 
+    def live_drifted(self, s: DriftSettings) -> dict[str, float]:
+        return {f: v for f, v in self.live["psi"].items() if v > s.psi_threshold} if self.live else {}
+
     def reasons(self, s: DriftSettings) -> list[str]:
         out = []
-        if drifted := self.drifted(s):
-            out.append(f"psi>{s.psi_threshold:g} on {len(drifted)} of {len(self.psi)} top features")
-        if self.quality is not None and self.quality["brier_delta"] > s.brier_margin:
-            out.append(f"brier worse by {self.quality['brier_delta']:.4f} (> {s.brier_margin:g})")
+        for where, psi, drifted, quality in (("", self.psi, self.drifted(s), self.quality),
+                                             ("live ", (self.live or {}).get("psi", {}), self.live_drifted(s),
+                                              (self.live or {}).get("quality"))):
+            if drifted:
+                out.append(f"{where}psi>{s.psi_threshold:g} on {len(drifted)} of {len(psi)} top features")
+            if quality is not None and quality["brier_delta"] > s.brier_margin:
+                out.append(f"{where}brier worse by {quality['brier_delta']:.4f} (> {s.brier_margin:g})")
         return out
 
     def summary(self, n: int = 5) -> str:
-        top = ", ".join(f"{f}={v:.3f}" for f, v in list(self.psi.items())[:n])
-        q = self.quality
-        quality = (f"brier {q['brier']:.4f} ({q['brier_delta']:+.4f} vs held-out), auc {q['roc_auc']:.4f} "
-                   f"({q['auc_delta']:+.4f}) on {q['rows']} resolved" if q else "no resolved labels to score")
-        return f"{self.champion} vs {self.partition} ({self.rows} rows): PSI {top}; {quality}"
+        def part(rows, psi, q, where):
+            top = ", ".join(f"{f}={v:.3f}" for f, v in list(psi.items())[:n])
+            quality = (f"brier {q['brier']:.4f} ({q['brier_delta']:+.4f} vs held-out), auc {q['roc_auc']:.4f} "
+                       f"({q['auc_delta']:+.4f}) on {q['rows']} resolved" if q else "no resolved labels to score")
+            return f"{where} ({rows} rows): PSI {top or 'none'}; {quality}"
+        text = f"{self.champion} vs " + part(self.rows, self.psi, self.quality, self.partition)
+        if self.live:
+            text += "; vs " + part(self.live["rows"], self.live["psi"], self.live["quality"],
+                                   f"the live journal's last {self.live['hours']:g} h")
+        return text
 
 
 def top_features(registry: Registry, model: str, version: str, k: int, exempt=()) -> list[str]:
@@ -113,11 +127,59 @@ def _resolved(warehouse: Warehouse, target: str, lo, hi) -> pd.DataFrame:
         return pd.DataFrame()
 
 
-def measure(warehouse: Warehouse, registry: Registry, s: DriftSettings) -> DriftFigures | str:
-    """The figures of the newest feature days against the champion, or why there is nothing to compare."""
+def measure(warehouse: Warehouse, registry: Registry, s: DriftSettings,
+            journal: LiveJournal | None = None) -> DriftFigures | str:
+    """The figures of the newest feature days, and of the live journal's newest hours, against the champion,
+    or why there is nothing to compare."""
     champion = registry.champion(s.model)
     if champion is None:
         return f"{s.model} has no champion yet: nothing to compare against"
+    stored = _measure_stored(warehouse, registry, s, champion)
+    live = _measure_live(journal, registry, s, champion) if journal is not None else None
+    if live is None:
+        return stored
+    if isinstance(stored, str):
+        newest = _newest_market_day(warehouse)
+        if newest is None:
+            return stored
+        return DriftFigures(f"{newest:%Y-%m-%d}", f"{s.model}@{champion}", 0, {}, None, live)
+    return DriftFigures(stored.partition, stored.champion, stored.rows, stored.psi, stored.quality, live)
+
+
+def _newest_market_day(warehouse: Warehouse) -> pd.Timestamp | None:
+    try:
+        hi = warehouse.query("SELECT max(ts) AS hi FROM pool_snapshots").hi.iloc[0]
+    except duckdb.CatalogException:
+        return None
+    return None if pd.isna(hi) else pd.Timestamp(hi).floor("D")
+
+
+def _measure_live(journal: LiveJournal, registry: Registry, s: DriftSettings, champion: str) -> dict | None:
+    """PSI of the journal's newest `live_window_hours` of predictions made by the champion, and its Brier on
+    their outcomes that have resolved; None when the champion has too few rows there."""
+    manifest = registry.manifest(s.model, champion)
+    version_column = "moon_version" if s.model == "moon_model" else "rug_version"
+    pred = journal.recent("predictions", s.live_window_hours)
+    if pred.empty or version_column not in pred:
+        return None
+    pred = pred[pred[version_column] == champion]
+    if len(pred) < s.min_rows:
+        return None
+    features = top_features(registry, s.model, champion, s.top_features, s.exempt)
+    psi = psi_table(manifest["reference"]["features"], pred, features)
+    quality = None
+    outcomes = journal.recent("outcomes", s.live_window_hours)
+    target, score = ("will_moon", "p_moon") if s.model == "moon_model" else ("will_rug", "p_rug")
+    if not outcomes.empty and "brier" in manifest["metrics"]:
+        outcomes = outcomes[outcomes[version_column] == champion]
+        if len(outcomes) >= s.min_rows:
+            quality = quality_drift(outcomes[target].to_numpy(np.float64), outcomes[score].to_numpy(np.float64),
+                                    manifest["metrics"])
+    return {"rows": len(pred), "psi": psi, "quality": quality, "hours": s.live_window_hours,
+            "until": str(pred.ts.max())}
+
+
+def _measure_stored(warehouse: Warehouse, registry: Registry, s: DriftSettings, champion: str) -> DriftFigures | str:
     manifest = registry.manifest(s.model, champion)
     newest = _newest_day(warehouse)
     if newest is None:
@@ -155,13 +217,19 @@ def evaluate(figures: DriftFigures | str, cursor: dict, now: float, s: DriftSett
         return dg.SkipReason(
             f"drift ({'; '.join(reasons)}) but in cooldown: last retrain requested {(now - last) / 3600:.2f} h ago "
             f"({cursor.get('last_run_key')}), cooldown {s.cooldown_hours:g} h. {figures.summary()}"), cursor
-    run_key = f"drift-{figures.champion.replace('@', '-')}-{figures.partition}"
+    live_only = all(r.startswith("live ") for r in reasons)
+    run_key = f"drift-{figures.champion.replace('@', '-')}-{figures.partition}" + ("-live" if live_only else "")
     drifted = figures.drifted(s)
     tags = {f"{TAG}trigger": "drift", f"{TAG}drift_reason": "; ".join(reasons),
             f"{TAG}drift_psi": ",".join(f"{f}={v:.3f}" for f, v in drifted.items()) or "none",
             f"{TAG}champion": figures.champion, f"{TAG}drift_rows": str(figures.rows)}
     if figures.quality is not None:
         tags[f"{TAG}drift_brier_delta"] = f"{figures.quality['brier_delta']:.4f}"
+    if figures.live is not None:
+        tags[f"{TAG}drift_live_psi"] = ",".join(f"{f}={v:.3f}" for f, v in figures.live_drifted(s).items()) or "none"
+        tags[f"{TAG}drift_live_rows"] = str(figures.live["rows"])
+        if figures.live["quality"] is not None:
+            tags[f"{TAG}drift_live_brier_delta"] = f"{figures.live['quality']['brier_delta']:.4f}"
     request = dg.RunRequest(run_key=run_key, partition_key=figures.partition, tags=tags)
     return request, {**cursor, "last_request_at": now, "last_run_key": run_key, "last_partition": figures.partition}
 
@@ -182,12 +250,13 @@ def build_drift_sensor(job, settings: DriftSettings = DriftSettings(), name: str
                description=f"Requests `{job.name}` when the newest features drift from {settings.model}'s reference "
                            f"(PSI > {settings.psi_threshold:g} on a top feature, or Brier worse by "
                            f"{settings.brier_margin:g}); cooldown {settings.cooldown_hours:g} h.")
-    def _sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, model_registry: ModelRegistry):
+    def _sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, model_registry: ModelRegistry,
+                live_journal: LiveJournal):
         cursor = json.loads(context.cursor) if context.cursor else {}
-        figures = measure(warehouse, model_registry.registry(), settings)
+        figures = measure(warehouse, model_registry.registry(), settings, live_journal)
         result, new_cursor = evaluate(figures, cursor, time.time(), settings)
         events = []
-        if isinstance(figures, DriftFigures) and cursor.get("observed") != figures.key():
+        if isinstance(figures, DriftFigures) and figures.rows and cursor.get("observed") != figures.key():
             events = [observation(figures)]  # once per (day, rows, champion): the drift timeline in the UI
             new_cursor = {**new_cursor, "observed": figures.key()}
         if new_cursor != cursor:

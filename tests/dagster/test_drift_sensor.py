@@ -16,7 +16,7 @@ from quant.evaluation import metrics
 from quant.features import FEATURES
 from quant.models.specs import ModelSpec
 from quant.models.train import predict, reference_histograms, train_booster
-from resources import ModelRegistry, Warehouse
+from resources import LiveJournal, ModelRegistry, Warehouse
 from sensors.drift import DriftSettings, build_drift_sensor
 from sensors.failures import build_failure_sensor
 
@@ -57,7 +57,24 @@ def env(tmp_path):
                            training_window={"test_start": str(REFERENCE_DAY), "test_end": str(NEW_DAY)},
                            reference=reference_histograms(holdout, FEATURES, pred))
     reg.promote(SPEC.name, version, reason="test")
-    return {"warehouse": warehouse, "model_registry": registry}
+    return {"warehouse": warehouse, "model_registry": registry,
+            "live_journal": LiveJournal(directory=str(tmp_path / "journal"))}
+
+
+def journal_rows(env, frame: pd.DataFrame, version: str = "v0001") -> None:
+    """`frame` as the live runtime journals it: each row a prediction by `version`, then its outcome."""
+    from live_runtime.journal import Journal
+
+    pred = predict(env["model_registry"].registry().load("moon_model", version).booster, frame, SPEC.features)
+    journal = Journal(env["live_journal"].directory)
+    journal.resume()
+    n = len(frame)
+    ts = frame.ts.to_numpy().astype("datetime64[us]").astype(np.int64)
+    journal.add_predictions({"seq": np.arange(n), "ts": ts, "pool_id": frame.pool_id.tolist(), "p_moon": pred,
+                             "moon_version": [version] * n, **{f: frame[f].to_numpy() for f in FEATURES}})
+    journal.add_outcomes({"seq": np.arange(n), "ts": ts, "pool_id": frame.pool_id.tolist(),
+                          "will_moon": frame.will_moon.to_numpy(), "p_moon": pred, "moon_version": [version] * n})
+    journal.commit({"position": n}, int(ts[-1]))
 
 
 def store(env, frame: pd.DataFrame, labels: bool = False) -> None:
@@ -231,3 +248,34 @@ def test_sensor_from_definitions_evaluates_as_the_daemon_does(env):
     tick_data = repo.get_sensor_def("drift_sensor").evaluate_tick(context)
     assert [r.partition_key for r in tick_data.run_requests] == ["2026-01-04"]
     assert json.loads(tick_data.cursor)["last_run_key"] == "drift-moon_model-v0001-2026-01-04"
+
+
+def test_fires_on_the_live_journal_before_the_day_is_stored(env):
+    store(env, feature_rows(REFERENCE_DAY, 2))  # the warehouse holds nothing newer than the reference
+    env["warehouse"].replace_window("pool_snapshots", pd.DataFrame({"pool_id": ["p"], "ts": [REFERENCE_DAY]}),
+                                    REFERENCE_DAY, NEW_DAY)
+    live = feature_rows(NEW_DAY, 8, shift=1.0).iloc[:700]  # 5.6 hours of the new day, traded live
+    journal_rows(env, live)
+    result, _ = tick(env)
+    assert isinstance(result, dg.RunRequest), result
+    assert result.run_key == "drift-moon_model-v0001-2026-01-03-live" and result.partition_key == "2026-01-03"
+    assert result.tags["quant/drift_reason"].startswith("live psi>0.2 on 2 of 5 top features")
+    assert set(dict(kv.split("=") for kv in result.tags["quant/drift_live_psi"].split(","))) == set(SIGNAL)
+    assert result.tags["quant/drift_live_rows"] == "700"
+
+
+def test_live_journal_of_the_same_world_does_not_fire_and_reports_its_figures(env):
+    store(env, feature_rows(NEW_DAY, 4))
+    journal_rows(env, feature_rows(NEW_DAY, 9).iloc[:700])
+    result, _ = tick(env)
+    assert isinstance(result, dg.SkipReason), result
+    assert "vs the live journal's last 6 h (700 rows): PSI " in result.skip_message
+
+
+def test_live_brier_drift_fires(env):
+    store(env, feature_rows(NEW_DAY, 4))
+    journal_rows(env, feature_rows(NEW_DAY, 10, flip_labels=True).iloc[:700])
+    result, _ = tick(env)
+    assert isinstance(result, dg.RunRequest), result
+    assert result.tags["quant/drift_reason"].startswith("live brier worse by")
+    assert float(result.tags["quant/drift_live_brier_delta"]) > SETTINGS.brier_margin
