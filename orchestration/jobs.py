@@ -30,3 +30,15 @@ nightly_retrain_schedule = dg.build_schedule_from_partitioned_job(
     retrain_job, hour_of_day=2, minute_of_hour=0, name="nightly_retrain",
     description="Retrain at 02:00 UTC, after the day's ingest, on the day that just ended.",
 )
+
+# The sequence model and the agents: heavier than the nightly XGBoost retrain and slower to go stale, so
+# weekly, after Sunday's nightly retrain has promoted the XGBoost models the entry agent reads.
+train_agents_job = dg.define_asset_job(
+    "train_agents", selection=dg.AssetSelection.assets("opportunity_model") | dg.AssetSelection.groups("agents"),
+    description="The opportunity model (trained, judged, promoted), then the six PPO agents and their evaluations.",
+)
+
+weekly_agents_schedule = dg.ScheduleDefinition(
+    name="weekly_agents", job=train_agents_job, cron_schedule="0 4 * * 0", execution_timezone="UTC",
+    description="Sundays at 04:00 UTC, after the nightly retrain.",
+)

@@ -1,0 +1,92 @@
+"""The opportunity model and the six agents, materialized on the small world after the XGBoost models:
+registered, evaluated on the unseen last day with their baselines and plots, and loadable from the registry."""
+
+from __future__ import annotations
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from assets.agents import agent_assets
+from assets.evaluation import model_promotion
+from assets.features import pool_features, pool_labels
+from assets.market_data import market_assets
+from assets.models import model_assets
+from assets.opportunity import opportunity_model
+from quant.agents import AGENTS, load_agent
+from quant.features import FEATURES
+from quant.models.sequence import load_sequence_model
+from resources import ChainSource, ModelRegistry, RawStore, Warehouse
+from tests.conftest import SMALL_DAYS
+
+DAYS = [f"2026-01-0{d + 1}" for d in range(SMALL_DAYS)]
+ALL = [*market_assets, pool_features, pool_labels, *model_assets, model_promotion, opportunity_model, *agent_assets]
+WINDOWS = {"train_days": 2, "holdout_days": 1, "slippage_rows": 5_000}
+SMALL_SEQUENCE = {**WINDOWS, "max_epochs": 2, "max_train_windows": 2_000}
+SMALL_AGENTS = {"timesteps": 1_024, "seeds": [0, 1, 2], "max_steps": 60}
+
+
+def run_config() -> dict:
+    ops = {name: {"config": WINDOWS} for name in ("moon_model", "rug_model", "slippage_model", "model_promotion")}
+    ops["opportunity_model"] = {"config": SMALL_SEQUENCE}
+    ops |= {name: {"config": SMALL_AGENTS} for name in AGENTS}
+    return {"ops": ops}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, world_cache):
+    tmp = tmp_path_factory.mktemp("agent_assets")
+    resources = {
+        "chain_source": ChainSource(world="small", days=SMALL_DAYS, cache_dir=str(world_cache)),
+        "warehouse": Warehouse(database=str(tmp / "warehouse.duckdb")),
+        "raw_store": RawStore(directory=str(tmp / "raw")),
+        "model_registry": ModelRegistry(root=str(tmp / "registry")),
+    }
+    for selection in (["pool_snapshots", "swaps", "cex_prices"], ["pool_features"], ["pool_labels"]):
+        for day in DAYS:
+            assert dg.materialize(ALL, partition_key=day, resources=resources, selection=selection).success
+    # The scanner's output as the wallet assets store it: here the busiest buyers stand in as TARGETs,
+    # so the whale agent has buys to copy without running the wallet pipeline.
+    buyers = resources["warehouse"].query(
+        "SELECT wallet, chain, count(*) AS n FROM swaps WHERE side = 'buy' GROUP BY ALL ORDER BY n DESC, wallet LIMIT 40")
+    resources["warehouse"].replace_table("wallet_scores", buyers.assign(classification="TARGET"))
+    selection = ["moon_model", "rug_model", "slippage_model", "model_promotion", "opportunity_model", *AGENTS]
+    result = dg.materialize(ALL, resources=resources, selection=selection, run_config=run_config())
+    return resources, result
+
+
+def test_opportunity_model_is_registered_evaluated_beside_xgboost_and_promoted(built):
+    resources, result = built
+    assert result.success
+    registry = resources["model_registry"].registry()
+    scorer = load_sequence_model(registry)
+    assert scorer.version == registry.champion("opportunity_model") == "v0001"
+    assert scorer.manifest["training_window"]["test_start"] == "2026-01-03 00:00:00"
+    windows = np.random.default_rng(0).normal(size=(5, scorer.seq_len, len(FEATURES)))
+    windows[0, :4] = np.nan
+    p = scorer.predict(windows)
+    assert p.shape == (5,) and ((p >= 0) & (p <= 1)).all()
+    meta = result.asset_materializations_for_node("opportunity_model")[0].metadata
+    table = meta["walk_forward_vs_xgboost_and_baselines"].value
+    assert all(name in table for name in ("sequence_model", "xgboost", "base_rate", "rule_based", "roc_auc"))
+    assert "data:image/png;base64," in meta["equity_curves"].value
+    assert 0.0 <= meta["holdout_roc_auc"].value <= 1.0
+
+
+def test_every_agent_is_registered_with_an_out_of_sample_evaluation(built):
+    resources, result = built
+    registry = resources["model_registry"].registry()
+    checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
+    for name in AGENTS:
+        meta = result.asset_materializations_for_node(name)[0].metadata
+        report = meta["report"].value
+        assert len(report["agent_pnl_by_seed"]) == 3 and report["baseline_pnl"]["no_trade"] == 0.0
+        assert {"no_trade", "rule_based"} <= set(report["baseline_pnl"])
+        assert meta["window"].value["train_end"] <= meta["window"].value["test_start"] == "2026-01-03 00:00:00"
+        assert "data:image/png;base64," in meta["equity_curves"].value
+        assert checks[(name, "beats_no_trade")].passed == report["beats_no_trade"]
+        policy = load_agent(registry, name, meta["version"].value)
+        obs = np.zeros((4, policy.observation_size), np.float32)
+        first = policy.act(obs)
+        assert first.shape == (4,) and (policy.act(obs) == first).all()
+        assert policy.manifest["evaluation"] == report
