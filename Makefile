@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run dev live materialize test bench lint chain-fixtures browser clean-data
+.PHONY: setup run dev live materialize test bench lint chain-fixtures browser clean-data prod-services prod-test prod-worker
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -54,8 +54,30 @@ dev: setup
 materialize: setup
 	$(BIN)/python -m orchestration.materialize
 
-test: setup chain-fixtures browser
+test: setup chain-fixtures browser prod-services
 	$(BIN)/pytest -q
+
+# PostgreSQL and Redis from Debian's packages, for the PROD profile's integration test (tests/prod), installed
+# when missing. Never fails: without apt-get (or root) the test skips and prints why.
+APT := DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -n) apt-get
+prod-services:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "prod-services: installing postgresql and redis-server from Debian's packages"; \
+		{ $(APT) install -y -q postgresql redis-server >/dev/null 2>&1 \
+		  || { $(APT) update -q >/dev/null 2>&1 && $(APT) install -y -q postgresql redis-server >/dev/null 2>&1; }; } \
+		|| echo "prod-services: apt-get could not install them; the PROD profile test will skip"; \
+	else echo "prod-services: no PostgreSQL/Redis and no apt-get; the PROD profile test will skip"; fi
+
+# The PROD profile on loopback: Postgres, Redis, a Chroma server, two Celery workers (a few minutes).
+prod-test: setup prod-services
+	$(BIN)/pytest -q tests/prod
+
+# One Celery worker of the PROD profile (start as many as you like, on any machine with the code and the
+# environment of .env.example); one step at a time per worker process.
+prod-worker: setup
+	$(BIN)/dagster-celery worker start -A dagster_celery.app -y orchestration/instance/prod/celery.yaml \
+		-i orchestration.definitions
 
 bench: setup
 	$(BIN)/python -m benchmarks --all --write BENCHMARKS.md
