@@ -93,11 +93,16 @@ class Engine:
         self.orderer.released_until = history[-1][0] if history else self.orderer.released_until
         return len(history)
 
-    def run(self, stop: threading.Event | None = None, max_events: int | None = None) -> None:
+    def run(self, stop: threading.Event | None = None, max_events: int | None = None,
+            until_us: int | None = None) -> None:
+        """Until the stream ends, `stop` is set, `max_events` have been processed or market time reaches
+        `until_us`; then everything pending is resolved and committed."""
         stop = stop or threading.Event()
         wait_s = self.cfg.max_wait_ms / 1000
         while not stop.is_set():
             if max_events is not None and self.processed >= max_events:
+                break
+            if until_us is not None and self.last_ts >= until_us:
                 break
             events = self.source.poll(self.cfg.max_batch, wait_s)
             arrival = time.perf_counter_ns()

@@ -74,7 +74,13 @@ def large_world(seed: int = 7) -> WorldConfig:
                        retail_entries_per_min=0.4)
 
 
-PRESETS = {"small": small_world, "default": default_world, "large": large_world}
+def small_shift_world(seed: int = 7, days: int = 3) -> WorldConfig:
+    """The small world whose regime shifts on its fourth day (the drift loop's end-to-end test): attention
+    noise x5 and sniping x4 for pools launched from then on (benchmarks/drift.py measures this strength)."""
+    return small_world(seed, days).with_(regime_shift=RegimeShift(day=3, volatility_mult=5.0, sniper_mult=4.0))
+
+
+PRESETS = {"small": small_world, "small-shift": small_shift_world, "default": default_world, "large": large_world}
 
 
 def world_config(preset: str = "default", seed: int = 7, start: str | None = None, days: int | None = None) -> WorldConfig:

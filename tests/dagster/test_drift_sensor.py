@@ -24,7 +24,7 @@ SPEC = ModelSpec("moon_model", "will_moon", FEATURES, "binary:logistic", rounds=
 SIGNAL = ("ret_10", "volatility_10")  # the features the synthetic target depends on: the top features by gain
 REFERENCE_DAY, NEW_DAY = pd.Timestamp("2026-01-03"), pd.Timestamp("2026-01-04")
 ROWS = 3000
-SETTINGS = DriftSettings(top_features=5, min_rows=500, cooldown_hours=12)
+SETTINGS = DriftSettings(top_features=5, min_rows=500, cooldown_hours=12, live_window_hours=6)
 
 
 def feature_rows(day: pd.Timestamp, seed: int, shift: float = 0.0, flip_labels: bool = False) -> pd.DataFrame:
