@@ -56,16 +56,13 @@ class ArbEnv(gym.Env):
 
     def __init__(self, paths: list, cfg: ArbConfig = ArbConfig(), sequential: bool = False):
         self.cfg, self.sequential = cfg, sequential
-        self.chunks = [(i, s, min(s + cfg.max_steps, self.length(p) - 1)) for i, p in enumerate(paths)
-                       for s in range(0, self.length(p) - 1, cfg.max_steps)]
+        self.chunks = [(i, s, min(s + cfg.max_steps, len(p) - 1)) for i, p in enumerate(paths)
+                       for s in range(0, len(p) - 1, cfg.max_steps)]
         if not self.chunks:
             raise ValueError(f"{type(self).__name__}: no path with two or more snapshots")
         self.paths = paths
         self.observation_space = spaces.Box(-CLIP, CLIP, (len(self.observation_names),), np.float32)
         self.action_space = spaces.Discrete(self.n_actions())
-
-    def length(self, path) -> int:
-        return len(path)
 
     def n_actions(self) -> int:
         return 3

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from quant.agents.entry import CLIP, ENTER, EXIT, HOLD, entry_observation, squash
+from quant.agents.entry import CLIP, ENTER, EXIT, HOLD, OBSERVATION, entry_observation, squash
 from quant.agents.market import Holding, PoolPath, buy, liquidation_value, raw
 from quant.features import FEATURES
 
@@ -137,7 +137,7 @@ class PoolTradingEnv(gym.Env):
 class EntryTimingEnv(PoolTradingEnv):
     """Entry/exit timing on new pools from their features and the moon, rug and opportunity scores."""
 
-    observation_names = tuple(f"obs_{i}" for i in range(len(FEATURES) + 4))
+    observation_names = OBSERVATION
     HOLD_STEPS = 10  # the rule's exit: the label horizon
 
     def observe(self) -> np.ndarray:
