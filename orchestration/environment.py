@@ -11,7 +11,16 @@ import dagster as dg
 import yaml
 
 from quant.settings import Settings
-from resources import ChainSource, ChromaStore, Embedder, LiveJournal, ModelRegistry, ParquetWarehouse, RawStore, Warehouse
+from resources import (
+    ChainSource,
+    ChromaStore,
+    Embedder,
+    LiveJournal,
+    ModelRegistry,
+    ParquetWarehouse,
+    RawStore,
+    Warehouse,
+)
 
 CELERY_YAML = Path(__file__).parent / "instance" / "prod" / "celery.yaml"
 

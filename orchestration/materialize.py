@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--missing", action="store_true", help="skip what is already materialized")
     args = parser.parse_args(argv)
     instance = dg.DagsterInstance.get()
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    # Observable source assets (the live journal) are observed, never materialized.
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.is_materializable]
     partitioned, unpartitioned = _split(assets)
     resources = defs.resources
     # Market data for every day first: a day's labels read the head of the next day's snapshots.

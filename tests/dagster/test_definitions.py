@@ -7,12 +7,13 @@ from orchestration.definitions import defs
 ASSETS = [
     "agent_cex_dex_arb", "agent_cross_chain_arb", "agent_entry_timing", "agent_flash_loan_arb", "agent_risk_manager",
     "agent_whale_copy", "cex_prices", "embedding_evaluation", "embeddings/funding_connections", "embeddings/identity_tracking",
-    "embeddings/trade_history", "funding_clusters", "funding_connections", "model_evaluation",
+    "embeddings/trade_history", "funding_clusters", "funding_connections", "live_journal", "model_evaluation",
     "model_promotion", "moon_model", "opportunity_model", "pool_features", "pool_labels", "pool_snapshots", "rug_model",
     "slippage_model", "swaps", "transfers", "wallet_evaluation", "wallet_profiles", "wallet_scores",
 ]
-JOBS = ["ingest_market", "retrain", "train_agents"]
-SCHEDULES = [("daily_ingest", "20 0 * * *"), ("nightly_retrain", "0 2 * * *"), ("weekly_agents", "0 4 * * 0")]
+JOBS = ["ingest_market", "observe_live_journal", "retrain", "train_agents"]
+SCHEDULES = [("daily_ingest", "20 0 * * *"), ("nightly_retrain", "0 2 * * *"), ("observe_live_journal", "*/15 * * * *"),
+             ("weekly_agents", "0 4 * * 0")]
 SENSORS = ["drift_sensor", "retrain_failure_sensor"]
 BLOCKING_CHECKS = [
     "cex_prices:schema", "model_promotion:moon_model_promotion", "model_promotion:rug_model_promotion",
