@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -134,9 +134,10 @@ class ChainPollingStream:
     since the last poll, up to `lag_s` behind now (confirmations), and hands them out in order."""
 
     def __init__(self, source: MarketSource, interval_s: float = 5.0, lag_s: float = 30.0,
-                 since: datetime | None = None):
+                 since: datetime | None = None, clock=None):
         self.source, self.interval_s, self.lag_s = source, interval_s, lag_s
-        self.cursor = pd.Timestamp(since or datetime.utcnow() - timedelta(seconds=lag_s))
+        self.clock = clock or (lambda: datetime.now(UTC).replace(tzinfo=None))  # the chain's "now", naive UTC
+        self.cursor = pd.Timestamp(since or self.clock() - timedelta(seconds=lag_s))
         self._pending: list[tuple] = []
         self._next_poll = 0.0
         self.exhausted = False
@@ -146,7 +147,7 @@ class ChainPollingStream:
 
     def poll(self, max_events: int, timeout_s: float) -> list[tuple]:
         if not self._pending and time.monotonic() >= self._next_poll:
-            until = pd.Timestamp(datetime.utcnow() - timedelta(seconds=self.lag_s))
+            until = pd.Timestamp(self.clock() - timedelta(seconds=self.lag_s))
             if until > self.cursor:
                 self._pending = table_events(self.source.fetch("pool_snapshots", self.cursor, until),
                                              self.source.fetch("swaps", self.cursor, until))
