@@ -46,11 +46,11 @@ weekly_agents_schedule = dg.ScheduleDefinition(
 # The live runtime's journal is written outside Dagster: observing it records a new data version (a new
 # committed segment) with what it holds, so the UI shows the decisions made downstream of the models.
 observe_live_journal_job = dg.define_asset_job(
-    "observe_live_journal", selection=dg.AssetSelection.assets("live_journal"),
+    "observe_journal", selection=dg.AssetSelection.assets("live_journal"),
     description="Observe the live runtime's journal: segments, rows, fills, model versions in service.",
 )
 
 live_journal_schedule = dg.ScheduleDefinition(
-    name="observe_live_journal", job=observe_live_journal_job, cron_schedule="*/15 * * * *",
+    name="observe_journal", job=observe_live_journal_job, cron_schedule="*/15 * * * *",
     execution_timezone="UTC", description="Every 15 minutes.",
 )

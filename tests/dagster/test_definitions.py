@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dagster as dg
+
 from orchestration.definitions import defs
 
 ASSETS = [
@@ -11,8 +13,8 @@ ASSETS = [
     "model_promotion", "moon_model", "opportunity_model", "pool_features", "pool_labels", "pool_snapshots", "rug_model",
     "slippage_model", "swaps", "transfers", "wallet_evaluation", "wallet_profiles", "wallet_scores",
 ]
-JOBS = ["ingest_market", "observe_live_journal", "retrain", "train_agents"]
-SCHEDULES = [("daily_ingest", "20 0 * * *"), ("nightly_retrain", "0 2 * * *"), ("observe_live_journal", "*/15 * * * *"),
+JOBS = ["ingest_market", "observe_journal", "retrain", "train_agents"]
+SCHEDULES = [("daily_ingest", "20 0 * * *"), ("nightly_retrain", "0 2 * * *"), ("observe_journal", "*/15 * * * *"),
              ("weekly_agents", "0 4 * * 0")]
 SENSORS = ["drift_sensor", "retrain_failure_sensor"]
 BLOCKING_CHECKS = [
@@ -24,6 +26,7 @@ BLOCKING_CHECKS = [
 
 
 def test_definitions_snapshot():
+    dg.Definitions.validate_loadable(defs)  # what `dagster dev` does: names unique across jobs and graphs
     graph = defs.resolve_asset_graph()
     assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == ASSETS
     assert sorted(j.name for j in defs.jobs) == JOBS

@@ -18,7 +18,7 @@ T0 = 1_767_916_800_000_000  # 2026-01-09 00:00 UTC in µs
 def observe(directory) -> dg.AssetObservation:
     defs = dg.Definitions(assets=[observe_live_journal], jobs=[observe_live_journal_job],
                           resources={"live_journal": LiveJournal(directory=str(directory))})
-    result = defs.resolve_job_def("observe_live_journal").execute_in_process()
+    result = defs.resolve_job_def("observe_journal").execute_in_process()
     events = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
     assert result.success and len(events) == 1
     return events[0].event_specific_data.asset_observation
