@@ -7,6 +7,7 @@ the champions and the evaluation figures.
                                                           # all but the last, in process (the job's inputs)
     python -m tests.prod.run_job retrain                  # the retrain job on the last day
     python -m tests.prod.run_job prepare retrain          # both, in one process
+    python -m tests.prod.run_job retrain --only model_evaluation,model_promotion   # part of the job
     python -m tests.prod.run_job retrain --from-failure RUN_ID   # re-execute what did not succeed
 """
 
@@ -40,13 +41,15 @@ def prepare(instance: dg.DagsterInstance) -> dict:
     return {"prepared": days}
 
 
-def retrain(instance: dg.DagsterInstance, from_failure: str | None) -> dict:
+def retrain(instance: dg.DagsterInstance, from_failure: str | None, only: list[str] | None = None) -> dict:
     job = ReconstructableRepository.for_module("orchestration.definitions", "defs").get_reconstructable_job("retrain")
     day = daily_partitions.get_partition_keys()[-1]
     if from_failure:
         result = dg.execute_job(job, instance, reexecution_options=dg.ReexecutionOptions.from_failure(from_failure, instance))
     else:
-        result = dg.execute_job(job, instance, run_config=RUN_CONFIG, tags={"dagster/partition": day})
+        selection = [dg.AssetKey(name) for name in only] if only else None
+        result = dg.execute_job(job, instance, run_config=RUN_CONFIG, tags={"dagster/partition": day},
+                                asset_selection=selection)
     run = instance.get_run_by_id(result.run_id)
     failures = {e.step_key: e.event_specific_data.error.to_string()
                 for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
@@ -56,9 +59,11 @@ def retrain(instance: dg.DagsterInstance, from_failure: str | None) -> dict:
               and getattr(e.event_specific_data, "error", None)]
     evaluation = {k: _plain(v.value) for event in result.asset_materializations_for_node("model_evaluation")
                   for k, v in event.metadata.items() if k not in RUN_SPECIFIC}
+    workers = {e.step_key: e.event_specific_data.metadata["Celery worker"].value for e in result.all_events
+               if e.event_type == dg.DagsterEventType.ENGINE_EVENT and "Celery worker" in e.event_specific_data.metadata}
     registry = defs.resources["model_registry"].registry()
     return {"run_id": result.run_id, "success": result.success, "status": run.status.value,
-            "executor": job.get_definition().executor_def.name, "failed_steps": failures, "errors": errors,
+            "executor": job.get_definition().executor_def.name, "failed_steps": failures, "errors": errors, "workers": workers,
             "champions": {m: registry.champion(m) for m in SPECS}, "versions": {m: registry.versions(m) for m in SPECS},
             "evaluation": evaluation}
 
@@ -71,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="+", choices=["prepare", "retrain"], help="one or both, in order")
     parser.add_argument("--from-failure", metavar="RUN_ID")
+    parser.add_argument("--only", metavar="ASSET,...", help="run these assets of the job, not all of it")
     args = parser.parse_args(argv)
     with dg.DagsterInstance.get() as instance:
         for what in args.what:
-            out = prepare(instance) if what == "prepare" else retrain(instance, args.from_failure)
+            out = (prepare(instance) if what == "prepare"
+                   else retrain(instance, args.from_failure, args.only.split(",") if args.only else None))
     print(json.dumps(out))  # the last one's
     return 0
 

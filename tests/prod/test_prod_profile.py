@@ -38,9 +38,11 @@ TABLES = ["pool_features", "pool_labels", "pool_snapshots", "swaps"]
 NOT_COMPARED = {"created_at", "code_version", "data_fingerprint"}
 
 
-def profile_env(tmp: Path, profile: str, **extra: str) -> dict[str, str]:
+def profile_env(tmp: Path, profile: str, worlds: Path, **extra: str) -> dict[str, str]:
     home = tmp / "dagster_home"
     home.mkdir(parents=True)
+    (tmp / "data").mkdir()
+    (tmp / "data" / "worlds").symlink_to(worlds)  # one simulated world for both profiles (built under a lock)
     shutil.copy(INSTANCE / ("prod" if profile == "PROD" else "") / "dagster.yaml", home / "dagster.yaml")
     drop = ("QUANT_", "DAGSTER_", "CELERY_", "CHROMA_")  # nothing of the caller's own profile leaks in
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
@@ -103,16 +105,38 @@ class Prod:
                 for t in TABLES for df in [wh.query(f"SELECT * FROM {t} ORDER BY ALL")]}
 
 
-@pytest.fixture(scope="module")
-def local(tmp_path_factory) -> dict:
-    """The retrain job under LOCAL (DuckDB file, SQLite instance, multiprocess executor)."""
-    env = profile_env(tmp_path_factory.mktemp("local"), "LOCAL")
-    result = run_job(env, "prepare", "retrain")
-    return {"env": env, "result": result, "registry": registry_state(Path(env["QUANT_DATA_DIR"]))}
+class LocalRun:
+    """The retrain job under LOCAL (DuckDB file, SQLite instance, multiprocess executor), started at once
+    and awaited when first needed, so that it overlaps the start of the PROD servers."""
+
+    def __init__(self, tmp: Path, worlds: Path):
+        self.env = profile_env(tmp, "LOCAL", worlds)
+        self._proc = start_job(self.env, "prepare", "retrain")
+        self._done: dict | None = None
+
+    def __getitem__(self, key: str):
+        if self._done is None:
+            result = finish(self._proc)
+            self._done = {"env": self.env, "result": result, "registry": registry_state(Path(self.env["QUANT_DATA_DIR"]))}
+        return self._done[key]
 
 
 @pytest.fixture(scope="module")
-def prod(tmp_path_factory):
+def worlds(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("worlds")
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory, worlds):
+    run = LocalRun(tmp_path_factory.mktemp("local"), worlds)
+    yield run
+    if run._proc.poll() is None:  # a PROD failure left it running
+        run._proc.kill()
+        run._proc.wait()
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory, local, worlds):
     missing = missing_servers()
     if missing:
         pytest.skip(f"PROD profile test needs {', '.join(missing)}: `make prod-services` installs them "
@@ -120,7 +144,7 @@ def prod(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prod")
     with running_postgres() as pg, running_redis(tmp / "redis") as redis, running_chroma(tmp / "chroma") as chroma:
         broker = f"redis://127.0.0.1:{redis}"
-        env = profile_env(tmp, "PROD", **pg.env(), CELERY_BROKER_URL=f"{broker}/0", CELERY_RESULT_BACKEND=f"{broker}/1",
+        env = profile_env(tmp, "PROD", worlds, **pg.env(), CELERY_BROKER_URL=f"{broker}/0", CELERY_RESULT_BACKEND=f"{broker}/1",
                           CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(chroma),
                           QUANT_WAREHOUSE_DIR=str(tmp / "parquet-warehouse"))
         workers = [Worker(name, env, tmp / f"{name}.log") for name in ("w1", "w2")]
@@ -140,6 +164,10 @@ def prod(tmp_path_factory):
 def test_prod_retrain_gives_the_local_champions_models_and_figures(local, prod):
     result = prod.first
     assert result["success"] and result["executor"] == "celery", result
+    # every step ran in a Celery worker, not in the process that launched the run
+    assert sorted(result["workers"]) == sorted([*SPECS, "pool_features", "pool_labels", "model_evaluation",
+                                                "model_promotion"])
+    assert all(w.split("@")[0] in ("w1", "w2") for w in result["workers"].values()), result["workers"]
     assert result["champions"] == local["result"]["champions"] == {m: "v0001" for m in SPECS}
     assert result["evaluation"] and result["evaluation"] == local["result"]["evaluation"]
     # the same model files (sha256), metrics, windows, row counts and reference histograms
@@ -166,6 +194,10 @@ def test_a_worker_stopped_mid_run_leaves_the_run_to_the_other(local, prod):
     result = finish(proc)
     assert stopped.proc.wait(timeout=60) is not None and stopped.node(prod.nodes()) is None
     assert result["success"], result
+    # the stopped worker finished its step; the other worker ran every step after it
+    assert result["workers"]["pool_features"] == node
+    other = next(w for w in prod.workers if w is not stopped).node(prod.nodes())
+    assert {result["workers"][s] for s in [*SPECS, "model_evaluation", "model_promotion"]} == {other}
     assert result["evaluation"] == local["result"]["evaluation"]
     assert registry_state(Path(prod.env["QUANT_DATA_DIR"])) == local["registry"]  # no new version either
 
@@ -173,7 +205,7 @@ def test_a_worker_stopped_mid_run_leaves_the_run_to_the_other(local, prod):
 def test_a_killed_step_fails_the_run_clearly_and_a_retry_completes_it(local, prod):
     data = Path(prod.env["QUANT_DATA_DIR"])
     before = prod.warehouse_digest()
-    proc = start_job(prod.env, "retrain")
+    proc = start_job(prod.env, "retrain", "--only", "model_evaluation,model_promotion")  # on the models stored
     # the process running the evaluation (the longest step, seconds) dies: the OOM-killer, a crash
     _, pid = wait_for_step(prod, proc, "model_evaluation")
     os.kill(pid, signal.SIGKILL)
