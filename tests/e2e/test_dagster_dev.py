@@ -106,3 +106,24 @@ def test_ui_lists_assets_and_materializes_a_partition(dagster_dev):
     tags = _graphql(port, run_query.replace("RUN", launched["run_id"]))["runOrError"]
     assert tags["jobName"] == "retrain"
     assert {"key": "trigger", "value": "live_runtime"} in tags["tags"]
+
+    # The UI renders in a browser (Debian's Chromium, headless): the asset catalog lists the assets.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    from tests.live.test_page import CHROMIUM, DOCS, FLAGS
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}/assets", wait_until="networkidle")
+        page.get_by_text("cex_prices").first.wait_for(timeout=60_000)
+        try:  # the first visit's newsletter dialog, when it appears
+            page.get_by_role("button", name="Skip").click(timeout=8_000)
+        except PlaywrightTimeout:
+            pass
+        page.wait_for_timeout(3_000)
+        shot = Path(os.environ.get("PYTEST_TMP", "/tmp")) / "dagster-ui.png"
+        page.screenshot(path=str(shot))
+        browser.close()
+    if os.environ.get("QUANT_SCREENSHOTS") == "1":
+        shutil.copy(shot, DOCS / "dagster-ui.png")
