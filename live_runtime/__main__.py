@@ -56,6 +56,10 @@ def cmd_run(args) -> None:
                        cascade_moon_gate=min(args.moon_threshold, DecisionConfig.cascade_moon_gate),
                        online_weight=args.online_weight)
     cfg = RuntimeConfig.from_env(starting_balance=args.balance, decision=decision)
+    if args.fresh and cfg.journal_dir.exists():
+        kept = cfg.journal_dir.with_name(f"journal-{time.strftime('%Y%m%dT%H%M%S')}")
+        cfg.journal_dir.rename(kept)
+        log.info("previous journal kept at %s; starting a fresh one", kept)
     journal = Journal(cfg.journal_dir)
     resume = journal.resume()
     source, tolerance = build_source(args, settings, resume.position)
@@ -119,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--replay-end")
     run.add_argument("--reorder-tolerance-s", type=float, default=2.0)
     run.add_argument("--balance", type=float, default=10.0)
+    run.add_argument("--fresh", action="store_true",
+                     help="start a new journal (the old one is kept beside it) instead of resuming from it")
     run.add_argument("--moon-threshold", type=float, default=DecisionConfig.moon_threshold)
     run.add_argument("--rug-threshold", type=float, default=DecisionConfig.rug_threshold)
     run.add_argument("--online-weight", type=float, default=DecisionConfig.online_weight,
