@@ -74,6 +74,10 @@ def env_factory(name: str, inputs: AgentInputs, registry=None, trading: TradingC
             return lambda split, seq: EntryTimingEnv(paths[split], trading, seq)
         if name == "agent_whale_copy":
             copied = {s: [p for p in ps if p.extra["target_buys"].sum() > 0] for s, ps in paths.items()}
+            for split, ps in copied.items():
+                if not ps:
+                    raise ValueError(f"agent_whale_copy: no TARGET wallet bought into a new Solana pool in the "
+                                     f"{split} period {w.span(split)}; nothing to copy")
             return lambda split, seq: WhaleCopyEnv(copied[split], trading, seq)
         proposer = load_agent(registry, "agent_entry_timing").act
         managed = TradingConfig(trading.start_balance, trading.stake, trading.max_steps, pools_per_episode=8)
