@@ -1,12 +1,14 @@
 """Run the retrain job under whichever profile QUANT_ENV selects, as a deployment's run worker does: the
 job reconstructed from its code location (`orchestration.definitions`), on the instance in $DAGSTER_HOME,
-with the profile's executor. Prints one JSON line: the run, its status, the steps that failed and why,
-the champions and the evaluation figures.
+with the profile's executor. Prints one JSON line, an object with one entry per action; a retrain's is the
+run, its status, the steps that failed and why, the worker of each step, the champions and the evaluation
+figures.
 
     python -m tests.prod.run_job prepare                  # market data of every day, features and labels of
                                                           # all but the last, in process (the job's inputs)
     python -m tests.prod.run_job retrain                  # the retrain job on the last day
-    python -m tests.prod.run_job prepare retrain          # both, in one process
+    python -m tests.prod.run_job funding                  # the funding graph and its vector-store documents
+    python -m tests.prod.run_job prepare retrain funding  # several, in one process
     python -m tests.prod.run_job retrain --only model_evaluation,model_promotion   # part of the job
     python -m tests.prod.run_job retrain --from-failure RUN_ID   # re-execute what did not succeed
 """
@@ -34,11 +36,22 @@ RUN_SPECIFIC = {"equity_curves_png"}
 def prepare(instance: dg.DagsterInstance) -> dict:
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
     days = daily_partitions.get_partition_keys()
-    steps = [(day, ["pool_snapshots", "swaps"]) for day in days]
+    steps = [(day, ["pool_snapshots", "swaps", "transfers"]) for day in days]
     steps += [(day, [name]) for day in days[:-1] for name in ("pool_features", "pool_labels")]
     for day, selection in steps:
         dg.materialize(assets, partition_key=day, selection=selection, resources=defs.resources, instance=instance)
     return {"prepared": days}
+
+
+def funding(instance: dg.DagsterInstance) -> dict:
+    """The funding graph (whole tables, not daily partitions), then its documents in the vector store."""
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    selection = [dg.AssetKey("funding_connections"), dg.AssetKey("funding_clusters"),
+                 dg.AssetKey(["embeddings", "funding_connections"])]
+    result = dg.materialize(assets, selection=selection, resources=defs.resources, instance=instance)
+    connections = defs.resources["warehouse"].query("SELECT count(*) AS n FROM funding_connections").n.iloc[0]
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "embeddings"]
+    return {"connections": int(connections), "documents": event.materialization.metadata["documents"].value}
 
 
 def retrain(instance: dg.DagsterInstance, from_failure: str | None, only: list[str] | None = None) -> dict:
@@ -68,21 +81,24 @@ def retrain(instance: dg.DagsterInstance, from_failure: str | None, only: list[s
             "evaluation": evaluation}
 
 
+ACTIONS = {"prepare": lambda instance, *_: prepare(instance), "retrain": retrain,
+           "funding": lambda instance, *_: funding(instance)}
+
+
 def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="+", choices=["prepare", "retrain"], help="one or both, in order")
+    parser.add_argument("what", nargs="+", choices=list(ACTIONS), help="one or more, in order")
     parser.add_argument("--from-failure", metavar="RUN_ID")
     parser.add_argument("--only", metavar="ASSET,...", help="run these assets of the job, not all of it")
     args = parser.parse_args(argv)
+    only = args.only.split(",") if args.only else None
     with dg.DagsterInstance.get() as instance:
-        for what in args.what:
-            out = (prepare(instance) if what == "prepare"
-                   else retrain(instance, args.from_failure, args.only.split(",") if args.only else None))
-    print(json.dumps(out))  # the last one's
+        out = {what: ACTIONS[what](instance, args.from_failure, only) for what in args.what}
+    print(json.dumps(out))
     return 0
 
 

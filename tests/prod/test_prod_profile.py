@@ -1,9 +1,10 @@
 """The PROD profile on this machine: PostgreSQL and Redis from Debian's packages and a Chroma server, all on
 loopback; two Celery workers; the retrain job of the small world (QUANT_WORLD=small, three days) under PROD
-gives the same champions, model files and evaluation figures as under LOCAL with the same seed. Then a
-worker is stopped in the middle of a run (the run finishes on the other), and the process running a step is
-killed (the run fails naming the step, nothing is half-written, and re-executing it from the failure gives
-the same result). Skipped, with the reason, where PostgreSQL or Redis is not installed (`make prod-services`)."""
+gives the same champions, model files and evaluation figures as under LOCAL with the same seed, and the
+funding graph's documents go to the Chroma server. Then a worker is stopped in the middle of a run (the run
+finishes on the other), and the process running a step is killed (the run fails naming the step, nothing is
+half-written, and re-executing it from the failure gives the same result). Skipped, with the reason, where
+PostgreSQL or Redis is not installed (`make prod-services` installs them)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from celery import Celery
 
 from quant.models.specs import SPECS
 from quant.registry import Registry
+from quant.vector_store import FUNDING, VectorStore
 from resources import ParquetWarehouse, Warehouse
 from tests.chroma_server import running_chroma
 from tests.prod.services import REPO, Worker, missing_servers, running_postgres, running_redis
@@ -53,7 +55,7 @@ def profile_env(tmp: Path, profile: str, worlds: Path, **extra: str) -> dict[str
 
 
 def run_job(env: dict[str, str], *args: str) -> dict:
-    """The runner's result, with the tail of its log (for the messages of failed assertions only)."""
+    """The runner's result per action, with the tail of its log (for the messages of failed assertions)."""
     return finish(start_job(env, *args))
 
 
@@ -65,7 +67,7 @@ def start_job(env: dict[str, str], *args: str) -> subprocess.Popen:
 def finish(proc: subprocess.Popen) -> dict:
     out, err = proc.communicate(timeout=400)
     assert proc.returncode == 0, f"runner exited {proc.returncode}: {err[-4000:]}"
-    return {**json.loads(out.strip().splitlines()[-1]), "log_tail": err[-3000:]}
+    return {what: {**result, "log_tail": err[-3000:]} for what, result in json.loads(out.strip().splitlines()[-1]).items()}
 
 
 def registry_state(data: Path) -> dict:
@@ -82,6 +84,7 @@ class Prod:
     app: Celery
     workers: list[Worker]
     first: dict | None = None  # the first retrain run's result
+    funding: dict | None = None  # the funding graph's tables and documents
 
     @property
     def warehouse(self) -> ParquetWarehouse:
@@ -116,7 +119,7 @@ class LocalRun:
 
     def __getitem__(self, key: str):
         if self._done is None:
-            result = finish(self._proc)
+            result = finish(self._proc)["retrain"]
             self._done = {"env": self.env, "result": result, "registry": registry_state(Path(self.env["QUANT_DATA_DIR"]))}
         return self._done[key]
 
@@ -154,7 +157,8 @@ def prod(tmp_path_factory, local, worlds):
             while not all(w.node(prod.nodes()) for w in workers):
                 assert all(w.proc.poll() is None for w in workers), [w.log.read_text()[-2000:] for w in workers]
                 assert time.monotonic() < deadline, "the Celery workers did not answer a ping in 120 s"
-            prod.first = run_job(env, "prepare", "retrain")
+            done = run_job(env, "prepare", "retrain", "funding")
+            prod.first, prod.funding = done["retrain"], done["funding"]
             yield prod
         finally:
             for w in workers:
@@ -184,6 +188,17 @@ def test_prod_retrain_gives_the_local_champions_models_and_figures(local, prod):
     assert not (Path(prod.env["QUANT_DATA_DIR"]) / "warehouse.duckdb").exists()
 
 
+def test_whole_tables_go_to_parquet_and_documents_to_the_chroma_server(prod):
+    n = prod.funding["connections"]
+    assert n > 0 and prod.funding["documents"] == n
+    folder = Path(prod.env["QUANT_WAREHOUSE_DIR"])
+    assert [p.name for p in (folder / "funding_connections").iterdir()] == ["table.parquet"]
+    # asked of the server itself: the documents are there, not in a directory of the data folder
+    server = VectorStore.http("127.0.0.1", int(prod.env["CHROMA_PORT"]))
+    assert server.stats() == {FUNDING: n}
+    assert not (Path(prod.env["QUANT_DATA_DIR"]) / "chroma").exists()
+
+
 def test_a_worker_stopped_mid_run_leaves_the_run_to_the_other(local, prod):
     proc = start_job(prod.env, "retrain")
     node, _ = wait_for_step(prod, proc, "pool_features")
@@ -191,7 +206,7 @@ def test_a_worker_stopped_mid_run_leaves_the_run_to_the_other(local, prod):
     # step and takes no more
     stopped = next(w for w in prod.workers if w.node([node]))
     prod.app.control.broadcast("shutdown", destination=[node])
-    result = finish(proc)
+    result = finish(proc)["retrain"]
     assert stopped.proc.wait(timeout=60) is not None and stopped.node(prod.nodes()) is None
     assert result["success"], result
     # the stopped worker finished its step; the other worker ran every step after it
@@ -209,7 +224,7 @@ def test_a_killed_step_fails_the_run_clearly_and_a_retry_completes_it(local, pro
     # the process running the evaluation (the longest step, seconds) dies: the OOM-killer, a crash
     _, pid = wait_for_step(prod, proc, "model_evaluation")
     os.kill(pid, signal.SIGKILL)
-    failed = finish(proc)
+    failed = finish(proc)["retrain"]
     assert not failed["success"] and failed["status"] == "FAILURE", failed
     # the run says which step's worker was lost, and why
     said = " ".join([*failed["failed_steps"].values(), *failed["errors"]])
@@ -217,7 +232,7 @@ def test_a_killed_step_fails_the_run_clearly_and_a_retry_completes_it(local, pro
     # nothing half-written: every table reads back as before, the registry is unchanged
     assert prod.warehouse_digest() == before
     assert registry_state(data) == local["registry"]
-    retry = run_job(prod.env, "retrain", "--from-failure", failed["run_id"])
+    retry = run_job(prod.env, "retrain", "--from-failure", failed["run_id"])["retrain"]
     assert retry["success"], json.dumps(retry)[:6000]
     assert retry["evaluation"] == local["result"]["evaluation"]
     assert registry_state(data) == local["registry"]
