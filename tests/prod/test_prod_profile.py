@@ -130,7 +130,15 @@ def worlds(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory, worlds):
+def servers() -> None:
+    missing = missing_servers()
+    if missing:
+        pytest.skip(f"PROD profile test needs {', '.join(missing)}: `make prod-services` installs them "
+                    "from Debian's packages (apt-get was not available or failed)")
+
+
+@pytest.fixture(scope="module")
+def local(servers, tmp_path_factory, worlds):
     run = LocalRun(tmp_path_factory.mktemp("local"), worlds)
     yield run
     if run._proc.poll() is None:  # a PROD failure left it running
@@ -139,11 +147,7 @@ def local(tmp_path_factory, worlds):
 
 
 @pytest.fixture(scope="module")
-def prod(tmp_path_factory, local, worlds):
-    missing = missing_servers()
-    if missing:
-        pytest.skip(f"PROD profile test needs {', '.join(missing)}: `make prod-services` installs them "
-                    "from Debian's packages (apt-get was not available or failed)")
+def prod(servers, tmp_path_factory, local, worlds):
     tmp = tmp_path_factory.mktemp("prod")
     with running_postgres() as pg, running_redis(tmp / "redis") as redis, running_chroma(tmp / "chroma") as chroma:
         broker = f"redis://127.0.0.1:{redis}"
