@@ -104,12 +104,14 @@ def agent_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
 
 
 SCORES = ["opportunity_model", "model_promotion", "pool_features", "pool_labels"]
-agent_entry_timing = agent_asset("agent_entry_timing", [*SCORES, "pool_snapshots", "swaps", "wallet_scores"])
-agent_whale_copy = agent_asset("agent_whale_copy", ["pool_snapshots", "pool_features", "pool_labels", "swaps", "wallet_scores"])
-agent_cex_dex_arb = agent_asset("agent_cex_dex_arb", ["pool_snapshots", "pool_labels", "cex_prices"])
-agent_cross_chain_arb = agent_asset("agent_cross_chain_arb", ["pool_snapshots", "pool_labels", "cex_prices"])
-agent_flash_loan_arb = agent_asset("agent_flash_loan_arb", ["pool_snapshots", "pool_labels", "cex_prices"])
-agent_risk_manager = agent_asset("agent_risk_manager", ["agent_entry_timing", *SCORES, "pool_snapshots", "swaps",
-                                                        "wallet_scores"])
+POOLS = [*SCORES, "pool_snapshots", "swaps", "wallet_scores"]
+LISTED = ["pool_snapshots", "pool_labels", "cex_prices"]
+# Each later agent observes the proposals of the ones before it (quant.agents.proposals).
+agent_entry_timing = agent_asset("agent_entry_timing", POOLS)
+agent_whale_copy = agent_asset("agent_whale_copy", ["agent_entry_timing", *POOLS])
+agent_risk_manager = agent_asset("agent_risk_manager", ["agent_entry_timing", "agent_whale_copy", *POOLS])
+agent_cex_dex_arb = agent_asset("agent_cex_dex_arb", LISTED)
+agent_cross_chain_arb = agent_asset("agent_cross_chain_arb", ["agent_cex_dex_arb", *LISTED])
+agent_flash_loan_arb = agent_asset("agent_flash_loan_arb", ["agent_cex_dex_arb", *LISTED])
 agent_assets = [agent_entry_timing, agent_whale_copy, agent_cex_dex_arb, agent_cross_chain_arb, agent_flash_loan_arb,
                 agent_risk_manager]

@@ -9,7 +9,8 @@ Cross-chain: buy the token in its pool on one chain and sell it in its pool on t
 assets at CEX prices (taker fee on each conversion) and paying a bridge fee on the tokens moved.
 
 The reward is the step's PnL in units of the base notional. Nothing is held between steps, so equity is the
-running sum of PnL.
+running sum of PnL. The flash-loan and cross-chain agents see the CEX-DEX agent's proposal for each pool
+(`PoolPath.extra["cexdex"]`, computed beforehand by quant.agents.proposals).
 """
 
 from __future__ import annotations
@@ -109,6 +110,19 @@ class ArbEnv(gym.Env):
         return best + 1 if pnl[best] > 0 else 0
 
 
+def cex_gap(p: PoolPath, t: int) -> float:
+    """log of the pool's USD price over the CEX's."""
+    return float(np.log(p.mid(t) * p.extra["quote_usd"][t] / p.extra["token_usd"][t]))
+
+
+def cex_dex_observation(p: PoolPath, t: int, cfg: ArbConfig) -> np.ndarray:
+    """The CEX-DEX agent's view of pool `p` at snapshot t: the gap now and one snapshot ago (in %), the pool
+    fee (in %) and the log10 of its quote depth in notionals."""
+    depth = np.log10(p.quote_raw[t] / 10**p.quote_decimals * p.extra["quote_usd"][t] / cfg.notional_usd)
+    obs = [100 * cex_gap(p, t), 100 * cex_gap(p, max(t - 1, 0)), 100 * p.venue.fee_fraction, depth]
+    return np.clip(np.nan_to_num(obs, nan=0.0), -CLIP, CLIP).astype(np.float32)
+
+
 class CexDexArbEnv(ArbEnv):
     """One pool of a CEX-listed token against the CEX reference price."""
 
@@ -119,16 +133,8 @@ class CexDexArbEnv(ArbEnv):
     def n_actions(self) -> int:
         return 1 + 2 * len(self.sizes)
 
-    def gap(self, t: int) -> float:
-        """log of the pool's USD price over the CEX's."""
-        p = self.path
-        return float(np.log(p.mid(t) * p.extra["quote_usd"][t] / p.extra["token_usd"][t]))
-
     def observe(self) -> np.ndarray:
-        p, t = self.path, self.t
-        depth = np.log10(p.quote_raw[t] / 10**p.quote_decimals * p.extra["quote_usd"][t] / self.cfg.notional_usd)
-        obs = [100 * self.gap(t), 100 * self.gap(max(t - 1, 0)), 100 * p.venue.fee_fraction, depth]
-        return np.clip(np.nan_to_num(obs, nan=0.0), -CLIP, CLIP).astype(np.float32)
+        return cex_dex_observation(self.path, self.t, self.cfg)
 
     def action_pnl(self, action: int, t: int) -> float:
         """Actions 1..K buy in the pool with size k, K+1..2K sell into it; minus the loan fee."""
@@ -140,9 +146,15 @@ class CexDexArbEnv(ArbEnv):
 
 
 class FlashLoanArbEnv(CexDexArbEnv):
-    """The round trip with borrowed capital: the agent picks direction and size (multiples of the notional)."""
+    """The round trip with borrowed capital: the agent picks direction and size (multiples of the notional);
+    it also sees the CEX-DEX agent's proposal for the pool."""
 
+    observation_names = (*CexDexArbEnv.observation_names, "cexdex_proposes_buy", "cexdex_proposes_sell")
     sizes = (1.0, 2.0, 4.0, 8.0, 16.0)
+
+    def observe(self) -> np.ndarray:
+        proposal = self.path.extra["cexdex"][self.t]
+        return np.r_[cex_dex_observation(self.path, self.t, self.cfg), proposal == 1, proposal == 2].astype(np.float32)
 
     @property
     def loan_fee(self) -> float:
@@ -164,7 +176,8 @@ class PairPath:
 class CrossChainArbEnv(ArbEnv):
     """A token pooled on both chains: buy where it is cheaper in USD, bridge, sell on the other side."""
 
-    observation_names = ("gap", "gap_prev", "fees", "depth")
+    observation_names = ("gap", "gap_prev", "fees", "depth", "solana_cexdex_buy", "solana_cexdex_sell",
+                         "evm_cexdex_buy", "evm_cexdex_sell")
 
     def usd_price(self, p: PoolPath, t: int) -> float:
         return p.mid(t) * p.extra["quote_usd"][t]
@@ -179,6 +192,7 @@ class CrossChainArbEnv(ArbEnv):
                     e.quote_raw[t] / 10**e.quote_decimals * e.extra["quote_usd"][t])
         obs = [100 * self.gap(t), 100 * self.gap(max(t - 1, 0)), 100 * (s.venue.fee_fraction + e.venue.fee_fraction),
                np.log10(depth / self.cfg.notional_usd)]
+        obs += [leg.extra["cexdex"][t] == a for leg in (s, e) for a in (1, 2)]  # the CEX-DEX agent, per pool
         return np.clip(np.nan_to_num(obs, nan=0.0), -CLIP, CLIP).astype(np.float32)
 
     def action_pnl(self, action: int, t: int) -> float:

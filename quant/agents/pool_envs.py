@@ -6,6 +6,10 @@ the change in equity over the step, in stakes. Equity counts a holding at what s
 the fees and impact of a round trip show in the reward the moment a position opens. A path's end sells what
 is held. An episode is `pools_per_episode` consecutive paths (equity carries across them), or every path in
 order when `sequential` (evaluation).
+
+Agents see each other's proposals through `PoolPath.extra`, computed beforehand for every snapshot by the
+agents trained before them (quant.agents.proposals): `entry_flat` / `entry_held`, the entry agent's action
+when out of / in a position, and `whale_flat`, the whale agent's action when out.
 """
 
 from __future__ import annotations
@@ -123,6 +127,10 @@ class PoolTradingEnv(gym.Env):
     def _extra(self, name: str) -> float:
         return float(self.path.extra[name][self.t])
 
+    def entry_proposal(self) -> int:
+        """The entry agent's action for this snapshot, given whether this environment holds a position."""
+        return int(self._extra("entry_held" if self.holding is not None else "entry_flat"))
+
     # ---- baselines, as policies over this environment --------------------------------------------------------
 
     def baselines(self) -> dict:
@@ -161,17 +169,12 @@ class WhaleCopyEnv(PoolTradingEnv):
     """Copies (or not) buys by the scanner's TARGET wallets: sees their buys since the last snapshot."""
 
     observation_names = ("target_buys", "target_buy_share", "since_target_buy", *WHALE_FEATURES,
-                         "in_position", "unrealised", "held_steps")
-    _idx = [FEATURES.index(f) for f in WHALE_FEATURES]
+                         "in_position", "unrealised", "held_steps", "entry_proposes_enter", "entry_proposes_exit")
+    feature_index = [FEATURES.index(f) for f in WHALE_FEATURES]
 
     def observe(self) -> np.ndarray:
-        p, t = self.path, self.t
-        since = p.extra["since_target_buy"][t]
-        head = [np.log1p(p.extra["target_buys"][t]), 100 * p.extra["target_buy_share"][t],
-                np.log1p(since) / 5 if np.isfinite(since) else CLIP]
-        tail = [self.in_position(), self.unrealised(), np.log1p(self.held_steps) / 5]
-        obs = np.r_[head, squash(p.features[t, self._idx]), tail]
-        return np.clip(np.nan_to_num(obs, nan=0.0), -CLIP, CLIP).astype(np.float32)
+        return whale_observation(self.path, self.t, self.in_position(), self.unrealised(), self.held_steps,
+                                 self.entry_proposal())
 
     def rule_action(self) -> int:
         """In when a TARGET wallet bought since the last snapshot, out after the label horizon."""
@@ -180,36 +183,39 @@ class WhaleCopyEnv(PoolTradingEnv):
         return EXIT if self.held_steps >= EntryTimingEnv.HOLD_STEPS else HOLD
 
 
+def whale_observation(p: PoolPath, t: int, in_position: float, unrealised: float, held_steps: int,
+                      entry_proposal: int) -> np.ndarray:
+    """The whale agent's view of snapshot t, given its own position and the entry agent's proposal."""
+    since = p.extra["since_target_buy"][t]
+    head = [np.log1p(p.extra["target_buys"][t]), 100 * p.extra["target_buy_share"][t],
+            np.log1p(since) / 5 if np.isfinite(since) else CLIP]
+    tail = [in_position, unrealised, np.log1p(held_steps) / 5, entry_proposal == ENTER, entry_proposal == EXIT]
+    obs = np.r_[head, squash(p.features[t, WhaleCopyEnv.feature_index]), tail]
+    return np.clip(np.nan_to_num(obs, nan=0.0), -CLIP, CLIP).astype(np.float32)
+
+
 SCALES = (0.0, 0.5, 1.0, 2.0)  # the risk manager's actions: stake multiples applied to a proposed entry
 
 
 class RiskManagerEnv(PoolTradingEnv):
     """Scales or vetoes the entry agent's proposals given equity, drawdown and exposure; sees the entry
-    agent's proposal and scores and the whale signal. Exits always go through."""
+    agent's proposal and scores, the whale agent's and the TARGET buys. Exits always go through."""
 
     observation_names = ("propose_hold", "propose_enter", "propose_exit", "p_moon", "p_rug", "p_opportunity",
-                         "target_buys", "equity_change", "drawdown", "exposure", "in_position")
+                         "target_buys", "whale_would_enter", "equity_change", "drawdown", "exposure", "in_position")
     n_actions = len(SCALES)
 
-    def __init__(self, paths, proposer, cfg: TradingConfig = TradingConfig(pools_per_episode=8),
-                 sequential: bool = False):
-        self.proposer = proposer  # entry observation [1, d] -> action, e.g. AgentPolicy.act
+    def __init__(self, paths, cfg: TradingConfig = TradingConfig(pools_per_episode=8), sequential: bool = False):
         super().__init__(paths, cfg, sequential)
 
-    def proposal(self) -> int:
-        p, t = self.path, self.t
-        obs = entry_observation(p.features[t][None], p.extra["p_moon"][t:t + 1], p.extra["p_rug"][t:t + 1],
-                                p.extra["p_opportunity"][t:t + 1], np.array([self.in_position()]))
-        return int(np.asarray(self.proposer(obs)).reshape(-1)[0])
-
     def observe(self) -> np.ndarray:
-        self._proposal = self.proposal()
+        self._proposal = self.entry_proposal()  # what `intent` scales on the next step
         eq = self.equity()
         start = raw(self.cfg.start_balance, SOL)
         exposure = (eq - self.cash) / eq if eq > 0 else 0.0
         obs = np.r_[np.eye(3)[self._proposal], [self._extra(n) for n in ("p_moon", "p_rug", "p_opportunity")],
-                    np.log1p(self._extra("target_buys")), eq / start - 1, 1 - eq / max(self.peak, 1), exposure,
-                    self.in_position()]
+                    np.log1p(self._extra("target_buys")), self._extra("whale_flat") == ENTER, eq / start - 1,
+                    1 - eq / max(self.peak, 1), exposure, self.in_position()]
         return np.clip(np.nan_to_num(obs, nan=0.0), -CLIP, CLIP).astype(np.float32)
 
     def intent(self, action: int) -> tuple[int, float]:

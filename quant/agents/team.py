@@ -4,6 +4,10 @@ The test period is the newest `test_days` days; training uses the `train_days` b
 (the label horizon) earlier, so the two never overlap. On the default world the models hold out their
 newest two days, so the entry agent trains on day 7, where the moon, rug and opportunity scores it sees are
 out of sample, and is tested on day 8, which no model or agent has trained on.
+
+Agents share signals: the whale agent sees the entry agent's proposals, the risk manager both of theirs,
+and the flash-loan and cross-chain agents the CEX-DEX agent's (quant.agents.proposals); each is trained
+after the agents it watches.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pandas as pd
 from quant.agents.arb_envs import ArbConfig, CexDexArbEnv, CrossChainArbEnv, FlashLoanArbEnv
 from quant.agents.data import listed_paths, new_pool_paths, pair_paths
 from quant.agents.pool_envs import EntryTimingEnv, RiskManagerEnv, TradingConfig, WhaleCopyEnv
+from quant.agents.proposals import attach_cex_dex, attach_entry, attach_whale
 from quant.agents.training import PPOConfig, evaluate, load_agent, register_agent
 
 AGENTS = {
@@ -28,7 +33,7 @@ AGENTS = {
     "agent_risk_manager": "PPO risk manager scaling or vetoing the entry agent's proposals.",
 }
 POOL_AGENTS = ("agent_entry_timing", "agent_whale_copy", "agent_risk_manager")
-SCORED_AGENTS = ("agent_entry_timing", "agent_risk_manager")
+SCORED_AGENTS = POOL_AGENTS  # the whale and risk agents see the entry agent's proposals, made from the scores
 UNITS = {name: ("sol" if name in POOL_AGENTS else "usd") for name in AGENTS}
 
 
@@ -70,6 +75,11 @@ def env_factory(name: str, inputs: AgentInputs, registry=None, trading: TradingC
     if name in POOL_AGENTS:
         paths = {s: new_pool_paths(inputs.snapshots, inputs.features, inputs.scores, inputs.signals, *w.span(s))
                  for s in ("train", "test")}
+        every = paths["train"] + paths["test"]
+        if name != "agent_entry_timing":
+            attach_entry(every, load_agent(registry, "agent_entry_timing").act)
+        if name == "agent_risk_manager":
+            attach_whale(every, load_agent(registry, "agent_whale_copy").act)
         if name == "agent_entry_timing":
             return lambda split, seq: EntryTimingEnv(paths[split], trading, seq)
         if name == "agent_whale_copy":
@@ -79,10 +89,11 @@ def env_factory(name: str, inputs: AgentInputs, registry=None, trading: TradingC
                     raise ValueError(f"agent_whale_copy: no TARGET wallet bought into a new Solana pool in the "
                                      f"{split} period {w.span(split)}; nothing to copy")
             return lambda split, seq: WhaleCopyEnv(copied[split], trading, seq)
-        proposer = load_agent(registry, "agent_entry_timing").act
         managed = TradingConfig(trading.start_balance, trading.stake, trading.max_steps, pools_per_episode=8)
-        return lambda split, seq: RiskManagerEnv(paths[split], proposer, managed, seq)
+        return lambda split, seq: RiskManagerEnv(paths[split], managed, seq)
     listed = {s: listed_paths(inputs.snapshots, inputs.cex, *w.span(s)) for s in ("train", "test")}
+    if name != "agent_cex_dex_arb":
+        attach_cex_dex(listed["train"] + listed["test"], load_agent(registry, "agent_cex_dex_arb").act, arb)
     if name == "agent_cex_dex_arb":
         return lambda split, seq: CexDexArbEnv(listed[split], arb, seq)
     if name == "agent_flash_loan_arb":

@@ -13,6 +13,7 @@ from quant.agents.arb_envs import ArbConfig, CexDexArbEnv, CrossChainArbEnv, Fla
 from quant.agents.data import steps_since
 from quant.agents.market import PoolPath
 from quant.agents.pool_envs import SCALES, EntryTimingEnv, RiskManagerEnv, TradingConfig, WhaleCopyEnv
+from quant.agents.proposals import attach_cex_dex, attach_entry, attach_whale
 from quant.agents.team import agent_window
 from quant.agents.training import PPOConfig, register_agent, train_ppo
 from quant.features import FEATURES
@@ -35,6 +36,8 @@ def solana_path(n: int = 30, seed: int = 0) -> PoolPath:
     extra |= {"moon_rule": (np.arange(n) % 7 == 1).astype(float), "rug_rule": np.zeros(n),
               "target_buys": (np.arange(n) % 9 == 2).astype(float), "target_buy_share": np.full(n, 0.001)}
     extra["since_target_buy"] = steps_since(extra["target_buys"] > 0)
+    # Earlier agents' proposals (quant.agents.proposals): the entry agent always wants in, the whale never.
+    extra |= {"entry_flat": np.full(n, float(ENTER)), "entry_held": np.full(n, float(HOLD)), "whale_flat": np.zeros(n)}
     return PoolPath("pool", "solana", ts, [int(b) for b in base], [int(q) for q in quote], 6, 9, feats, extra)
 
 
@@ -64,7 +67,7 @@ def test_entry_observation_shape_nan_and_one_definition():
 @pytest.mark.parametrize("make", [
     lambda: EntryTimingEnv([solana_path(), solana_path(seed=1)]),
     lambda: WhaleCopyEnv([solana_path()]),
-    lambda: RiskManagerEnv([solana_path(), solana_path(seed=1)], lambda obs: np.array([ENTER])),
+    lambda: RiskManagerEnv([solana_path(), solana_path(seed=1)]),
     lambda: CexDexArbEnv([listed_path()]),
     lambda: FlashLoanArbEnv([listed_path()]),
     lambda: CrossChainArbEnv([PairPath("EST0", listed_path(), listed_path("evm"))]),
@@ -116,7 +119,7 @@ def test_position_limit_and_a_rug_takes_the_stake():
 
 def test_risk_manager_scales_and_vetoes_proposals():
     for action, scale in enumerate(SCALES):
-        env = RiskManagerEnv([solana_path()], lambda obs: np.array([ENTER]), sequential=True)
+        env = RiskManagerEnv([solana_path()], sequential=True)
         env.reset(seed=0)
         env.step(action)
         expected = int(SOL * scale)
@@ -134,7 +137,8 @@ def listed_path(chain: str = "solana", n: int = 20) -> PoolPath:
     quote = [int(quote_tokens * b * 10**qd) for b in bump]
     base = [int(base_tokens * 10**bd)] * n
     ts = pd.date_range("2026-01-01", periods=n, freq="1min").to_numpy()
-    extra = {"token_usd": np.full(n, token_usd), "quote_usd": np.full(n, quote_usd), "symbol": "EST0"}
+    extra = {"token_usd": np.full(n, token_usd), "quote_usd": np.full(n, quote_usd), "symbol": "EST0",
+             "cexdex": np.zeros(n)}
     return PoolPath(f"{chain}-pool", chain, ts, base, quote, bd, qd, np.full((n, F), np.nan, np.float32), extra)
 
 
@@ -195,3 +199,24 @@ def test_agents_are_deterministic_for_a_seed_and_round_trip_the_registry(tmp_pat
     assert set(np.unique(policy.act(obs))) <= {HOLD, ENTER, EXIT}
     _, reason = register_agent(reg, "agent_entry_timing", b, make(), TINY, report)
     assert reason.startswith(f"kept {version}")  # a loser does not replace the champion
+
+
+def test_later_agents_observe_earlier_agents_proposals():
+    paths = [solana_path(), solana_path(seed=1)]
+    # A stand-in entry agent: enter when P(moon) (obs column F) is above 0.5, exit when in a position.
+    act = lambda obs: np.where(obs[:, -1] == 1, EXIT, np.where(obs[:, F] > 0.5, ENTER, HOLD))  # noqa: E731
+    attach_entry(paths, act)
+    p = paths[0]
+    np.testing.assert_array_equal(p.extra["entry_flat"], np.where(p.extra["p_moon"] > 0.5, ENTER, HOLD))
+    assert (p.extra["entry_held"] == EXIT).all()
+    env = WhaleCopyEnv(paths, sequential=True)
+    obs = env.reset(seed=0)[0]
+    names = env.observation_names
+    assert obs[names.index("entry_proposes_enter")] == (p.extra["p_moon"][0] > 0.5)
+    attach_whale(paths, lambda obs: np.where(obs[:, 0] > 0, ENTER, HOLD))  # copies when a TARGET bought
+    np.testing.assert_array_equal(p.extra["whale_flat"], np.where(p.extra["target_buys"] > 0, ENTER, HOLD))
+    listed = [listed_path()]
+    attach_cex_dex(listed, lambda obs: np.where(obs[:, 0] > 1.0, 2, 0), ArbConfig())  # sell when 1% rich
+    np.testing.assert_array_equal(listed[0].extra["cexdex"], np.where(np.arange(20) % 2 == 0, 2, 0))
+    flash = FlashLoanArbEnv(listed, sequential=True)
+    assert flash.reset(seed=0)[0][-1] == 1.0  # it sees the CEX-DEX agent proposing to sell
