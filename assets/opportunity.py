@@ -67,10 +67,11 @@ def opportunity_model(context: dg.AssetExecutionContext, config: OpportunityConf
         scorer = sequence.load_sequence_model(registry, MODEL, v)
         return "roc_auc", metrics.roc_auc(y, sequence.predict_frame(scorer, None, data, rows, scorer.seq_len))
 
-    decision = promotion.judge(registry, MODEL, version, score_of, config.promotion_margin)
-    promotion.apply(registry, decision)
+    # The walk-forward retrains first: loading a scorer (for the champion's score) pins torch to one thread.
     report = evaluate_opportunity(data, warehouse.read_window("pool_snapshots", window.test_start, window.test_end),
                                   window, EvalConfig(train_days=config.train_days), seq_cfg)
+    decision = promotion.judge(registry, MODEL, version, score_of, config.promotion_margin)
+    promotion.apply(registry, decision)
     start = EvalConfig().backtest.start_balance
     png = equity_png({k: v["equity"] for k, v in report["trading"].items()}, start,
                      f"Held-out {window.test_start:%Y-%m-%d} to {window.test_end:%Y-%m-%d}, Solana pools, {start:g} SOL")
