@@ -65,7 +65,7 @@ class Engine:
             self.broker.apply(fill)
         self.risk.restore(resume.checkpoint.get("risk", {}))
         self.processed = 0
-        self.latency_ms: list[np.ndarray] = []
+        self.latency_ms: deque[np.ndarray] = deque(maxlen=20_000)  # the newest batches' event latencies
         self.lock = threading.Lock()
         self.recent_decisions: deque = deque(maxlen=200)
         self.recent_predictions: deque = deque(maxlen=200)
@@ -498,7 +498,15 @@ class Engine:
             "voter_accuracy": dict(self.voter_accuracy),
             "orderer": {"duplicates": self.orderer.duplicates, "late": self.orderer.late, "held": len(self.orderer)},
             "mode": "live" if self.cfg.live else "paper",
+            "latency_ms": self._recent_latency(),
         }
+
+    def _recent_latency(self, batches: int = 500) -> dict:
+        recent = list(self.latency_ms)[-batches:]
+        if not recent:
+            return {}
+        lat = np.concatenate(recent)
+        return {"p50": round(float(np.percentile(lat, 50)), 3), "p99": round(float(np.percentile(lat, 99)), 3)}
 
     def latencies(self) -> np.ndarray:
         return np.concatenate(self.latency_ms) if self.latency_ms else np.zeros(0)
