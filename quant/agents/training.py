@@ -112,8 +112,9 @@ def model_bytes(model: PPO) -> bytes:
 
 def register_agent(registry: Registry, name: str, model: PPO, env: gym.Env, cfg: PPOConfig, evaluation: dict,
                    **manifest_fields) -> tuple[str, str]:
-    """Store the first seed's policy; it becomes the champion when there is none yet or when it beat
-    "no trade" on the unseen period. Returns (version, the reason for the champion decision)."""
+    """Store the first seed's policy; it becomes the champion when there is none yet, when the champion's
+    observation layout is not the one this code builds (it could not be served), or when it beat "no trade"
+    on the unseen period. Returns (version, the reason for the champion decision)."""
     version = registry.register_files(
         name, {POLICY_FILE: model_bytes(model)}, list(env.observation_names), kind="sb3",
         observation_size=int(env.observation_space.shape[0]), n_actions=int(env.action_space.n),
@@ -122,6 +123,8 @@ def register_agent(registry: Registry, name: str, model: PPO, env: gym.Env, cfg:
     champion = registry.champion(name)
     if champion is None:
         reason = "no champion yet" + ("" if evaluation["beats_no_trade"] else " (it did not beat no-trade)")
+    elif registry.manifest(name, champion)["features"] != list(env.observation_names):
+        reason = f"champion {champion} observes another layout, which this code no longer builds"
     elif evaluation["beats_no_trade"]:
         reason = "beat no-trade on its unseen test period"
     else:

@@ -199,6 +199,9 @@ def test_agents_are_deterministic_for_a_seed_and_round_trip_the_registry(tmp_pat
     assert set(np.unique(policy.act(obs))) <= {HOLD, ENTER, EXIT}
     _, reason = register_agent(reg, "agent_entry_timing", b, make(), TINY, report)
     assert reason.startswith(f"kept {version}")  # a loser does not replace the champion
+    whale = WhaleCopyEnv([solana_path()])
+    newer, reason = register_agent(reg, "agent_entry_timing", train_ppo(whale, TINY, seed=3), whale, TINY, report)
+    assert "observes another layout" in reason and reg.champion("agent_entry_timing") == newer
 
 
 def test_later_agents_observe_earlier_agents_proposals():
