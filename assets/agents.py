@@ -8,7 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from quant.agents.arb_envs import ArbConfig
-from quant.agents.data import model_scores, target_buys
+from quant.agents.data import model_scores, target_buys, targets_before
 from quant.agents.pool_envs import TradingConfig
 from quant.agents.team import (
     AGENTS,
@@ -52,7 +52,8 @@ def _inputs(name: str, config: AgentConfig, warehouse: Warehouse, registry) -> A
     inputs = AgentInputs(window, warehouse.read_window("pool_snapshots", lo, hi))
     if name in POOL_AGENTS:
         inputs.features = warehouse.read_window("pool_features", lo - HISTORY, hi)
-        targets = set(warehouse.query("SELECT wallet FROM wallet_scores WHERE classification = 'TARGET'").wallet)
+        with warehouse.get_connection() as con:  # the scanner as of the test start: no look-ahead
+            targets = targets_before(con, window.test_start)
         inputs.signals = target_buys(warehouse.read_window("swaps", lo, hi), targets, inputs.snapshots)
     if name in SCORED_AGENTS:
         inputs.scores = model_scores(registry, inputs.features, lo)
@@ -104,7 +105,7 @@ def agent_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
 
 
 SCORES = ["opportunity_model", "model_promotion", "pool_features", "pool_labels"]
-POOLS = [*SCORES, "pool_snapshots", "swaps", "wallet_scores"]
+POOLS = [*SCORES, "pool_snapshots", "swaps", "transfers"]  # TARGET wallets: the scanner rerun before the test
 LISTED = ["pool_snapshots", "pool_labels", "cex_prices"]
 # Each later agent observes the proposals of the ones before it (quant.agents.proposals).
 agent_entry_timing = agent_asset("agent_entry_timing", POOLS)

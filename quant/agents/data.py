@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from quant.agents.arb_envs import PairPath
 from quant.agents.market import PoolPath, cex_reference, cross_listed, pool_paths
 from quant.evaluation.baselines import moon_rule, rug_rule
 from quant.features import FEATURES
+from quant.funding import build_graph, member_wash_scores
 from quant.models.sequence import load_sequence_model, predict_frame
 from quant.models.specs import MOON, RUG
 from quant.models.train import predict
+from quant.scanner import scan
+from quant.scanner_config import ScannerConfig
+from quant.wallets import build_profiles
 
 NEW_POOL_AGE = pd.Timedelta(days=7)
 SCORE_AND_SIGNAL = ("p_moon", "p_rug", "p_opportunity", "target_buys", "target_buy_quote")
@@ -31,6 +36,25 @@ def model_scores(registry, features: pd.DataFrame, score_from: pd.Timestamp) -> 
     scorer = load_sequence_model(registry)
     out["p_opportunity"] = predict_frame(scorer, None, f, rows, scorer.seq_len)
     return out
+
+
+def targets_before(con, end: pd.Timestamp, cfg: ScannerConfig | None = None) -> set[str]:
+    """The scanner's TARGET wallets as of `end`: profiles, funding clusters (wash scores) and scan, all on the
+    market before `end` only, so the period an agent is tested on never decides who is a TARGET (the stored
+    wallet_scores read every day). `con`: a connection to the warehouse; temp views only, nothing written."""
+    db = con.execute("SELECT current_database()").fetchall()[0][0]  # qualified, so views never read themselves
+    before = f"ts < '{pd.Timestamp(end)}'::TIMESTAMP"
+    con.execute(f'CREATE OR REPLACE TEMP VIEW swaps AS SELECT * FROM "{db}".main.swaps WHERE {before}')
+    con.execute(f'CREATE OR REPLACE TEMP VIEW transfers AS SELECT * FROM "{db}".main.transfers WHERE {before}')
+    con.execute('CREATE OR REPLACE TEMP VIEW pools AS SELECT pool_id, any_value(category) AS category, '
+                f'min(pool_open_time) AS open_ts FROM "{db}".main.pool_snapshots WHERE {before} GROUP BY pool_id')
+    cfg = cfg or ScannerConfig.from_env()
+    profiles = build_profiles(con, cfg)
+    _, clusters = build_graph(con)
+    wash = pl.from_pandas(member_wash_scores(clusters)[["wallet", "wash_score"]]).with_columns(
+        pl.col("wallet").cast(pl.Utf8), pl.col("wash_score").cast(pl.Float64))
+    scores = scan(profiles.join(wash.unique("wallet"), on="wallet", how="left"), cfg).scores
+    return set(scores.filter(pl.col("classification") == "TARGET")["wallet"].to_list())
 
 
 def target_buys(swaps: pd.DataFrame, targets: set[str], snapshots: pd.DataFrame) -> pd.DataFrame:

@@ -3,8 +3,12 @@ registered, evaluated on the unseen last day with their baselines and plots, and
 
 from __future__ import annotations
 
+import shutil
+
 import dagster as dg
+import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from assets.agents import agent_assets
@@ -14,6 +18,7 @@ from assets.market_data import market_assets
 from assets.models import model_assets
 from assets.opportunity import opportunity_model
 from quant.agents import AGENTS, load_agent
+from quant.agents.data import targets_before
 from quant.features import FEATURES
 from quant.models.sequence import load_sequence_model
 from resources import ChainSource, ModelRegistry, RawStore, Warehouse
@@ -42,14 +47,9 @@ def built(tmp_path_factory, world_cache):
         "raw_store": RawStore(directory=str(tmp / "raw")),
         "model_registry": ModelRegistry(root=str(tmp / "registry")),
     }
-    for selection in (["pool_snapshots", "swaps", "cex_prices"], ["pool_features"], ["pool_labels"]):
+    for selection in (["pool_snapshots", "swaps", "transfers", "cex_prices"], ["pool_features"], ["pool_labels"]):
         for day in DAYS:
             assert dg.materialize(ALL, partition_key=day, resources=resources, selection=selection).success
-    # The scanner's output as the wallet assets store it: here the busiest buyers stand in as TARGETs,
-    # so the whale agent has buys to copy without running the wallet pipeline.
-    buyers = resources["warehouse"].query(
-        "SELECT wallet, chain, count(*) AS n FROM swaps WHERE side = 'buy' GROUP BY ALL ORDER BY n DESC, wallet LIMIT 40")
-    resources["warehouse"].replace_table("wallet_scores", buyers.assign(classification="TARGET"))
     selection = ["moon_model", "rug_model", "slippage_model", "model_promotion", "opportunity_model", *AGENTS]
     result = dg.materialize(ALL, resources=resources, selection=selection, run_config=run_config())
     return resources, result
@@ -90,3 +90,18 @@ def test_every_agent_is_registered_with_an_out_of_sample_evaluation(built):
         first = policy.act(obs)
         assert first.shape == (4,) and (policy.act(obs) == first).all()
         assert policy.manifest["evaluation"] == report
+
+
+def test_whale_targets_come_from_before_the_test_period(built, tmp_path):
+    """The scanner rerun as of the test start names the same TARGETs whether or not later days exist."""
+    resources, _ = built
+    test_start = pd.Timestamp("2026-01-03")
+    with resources["warehouse"].get_connection() as con:
+        targets = targets_before(con, test_start)
+        con.execute("CHECKPOINT")
+    copy = tmp_path / "cut.duckdb"
+    shutil.copy(resources["warehouse"].database, copy)
+    with duckdb.connect(str(copy)) as con:
+        for table in ("swaps", "transfers", "pool_snapshots"):
+            con.execute(f"DELETE FROM {table} WHERE ts >= ?", [test_start])
+        assert targets and targets_before(con, test_start) == targets
