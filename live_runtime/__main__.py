@@ -91,7 +91,9 @@ def cmd_bench(args) -> dict:
     import psutil
     settings = Settings.from_env()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = RuntimeConfig.from_env(journal_dir=Path(tmp) / "journal", data_dir=Path(tmp))
+        cfg = RuntimeConfig.from_env(journal_dir=Path(tmp) / "journal", data_dir=Path(tmp),
+                                     registry_dir=Settings.from_env().data_dir / "registry",
+                                     **({"max_batch": args.max_batch} if args.max_batch else {}))
         source = simulated_stream(settings, args.forward_days)
         engine = Engine(cfg, source)
         engine.warm_up()
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     bench.add_argument("--events", type=int, default=200_000)
     bench.add_argument("--forward-days", type=int, default=1)
     bench.add_argument("--json", action="store_true")
+    bench.add_argument("--max-batch", type=int, help="events per micro-batch (default: the runtime's)")
     sub.add_parser("kill", help="engage the kill switch")
     sub.add_parser("unkill", help="remove the kill switch")
     args = p.parse_args(argv)

@@ -21,7 +21,6 @@ from collections import deque
 from dataclasses import asdict
 
 import numpy as np
-import pandas as pd
 
 from live_runtime.broker import PaperBroker, PoolState
 from live_runtime.config import RuntimeConfig
@@ -32,7 +31,7 @@ from live_runtime.risk import RiskGuard, RiskState
 from live_runtime.sources import SNAPSHOT, SWAP, Orderer
 from quant.features import FEATURES, OnlineFeatures
 from quant.features.online import EXTRA
-from quant.labels import LabelConfig, build_labels
+from quant.labels import LabelConfig, label_paths
 
 log = logging.getLogger("live_runtime.engine")
 VOLATILITY = FEATURES.index("volatility_10")
@@ -375,16 +374,7 @@ class Engine:
         if not self.to_resolve:
             return 0
         todo, self.to_resolve = self.to_resolve, []
-        h = self.labels.horizon
-        frame = pd.DataFrame({
-            "pool_id": np.repeat(np.arange(len(todo)).astype(str), h + 1),
-            "ts": np.tile(np.arange(h + 1), len(todo)).astype("datetime64[s]"),
-            "price": np.concatenate([p for _, p, _ in todo]), "quote_reserve": np.concatenate([q for _, _, q in todo]),
-        })
-        labels = build_labels(frame, self.labels)
-        labels = labels.filter(labels["will_moon"].is_not_null())
-        labels = labels.with_columns(labels["pool_id"].cast(int).alias("i")).sort("i")
-        moon, rug = labels["will_moon"].to_numpy(), labels["will_rug"].to_numpy()
+        moon, rug = label_paths(np.stack([p for _, p, _ in todo]), np.stack([q for _, _, q in todo]), self.labels)
         recs = [r for r, _, _ in todo]
         x = np.stack([r[4] for r in recs])
         p_moon = np.array([r[5] for r in recs])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -59,3 +60,17 @@ def build_labels(snapshots: pd.DataFrame | pl.DataFrame, cfg: LabelConfig = Labe
         pl.when(full).then(regime).alias("regime"),
         "fwd_max_return", "fwd_min_return", "fwd_return",
     )
+
+
+def label_paths(price: np.ndarray, quote_reserve: np.ndarray, cfg: LabelConfig = LabelConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """`will_moon` and `will_rug` of the first snapshot of each [R, horizon + 1] path of one pool's prices and
+    quote reserves: the labels `build_labels` gives that snapshot, computed on the path alone (the live
+    runtime resolves its predictions this way; a test holds the two equal)."""
+    h = cfg.horizon
+    if price.shape[1] != h + 1 or quote_reserve.shape != price.shape:
+        raise ValueError(f"paths must be [R, {h + 1}] (the horizon {h} plus the snapshot itself), got {price.shape}")
+    ahead = price[:, 1:] / price[:, :1] - 1
+    drained = (quote_reserve[:, 1:] / quote_reserve[:, :-1] - 1 < cfg.drain).any(axis=1)
+    moon = ahead.max(axis=1) >= cfg.moon_return
+    rug = (ahead.min(axis=1) <= cfg.rug_return) | drained
+    return moon.astype(np.float64), rug.astype(np.float64)

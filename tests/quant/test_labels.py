@@ -70,3 +70,21 @@ def test_default_horizon_is_ten_snapshots():
     out = labels_of(series(prices), LabelConfig())
     np.testing.assert_array_equal(out.will_moon[:6], [1, 1, 1, 1, 1, 1])
     assert out.will_moon[5] == 1 and out.will_moon[6:].isna().all()
+
+
+def test_label_paths_equal_build_labels_on_every_snapshot(small_world_sim):
+    """The live runtime's path form of the labels against the batch definition, on a simulated world."""
+    from quant.labels import LabelConfig, build_labels, label_paths
+
+    cfg = LabelConfig()
+    snaps = small_world_sim.pool_snapshots.sort_values(["pool_id", "ts"]).reset_index(drop=True)
+    batch = build_labels(snaps, cfg).to_pandas()
+    known = batch.will_moon.notna().to_numpy()
+    h = cfg.horizon
+    rows = np.flatnonzero(known)
+    price = np.stack([snaps.price.to_numpy()[rows + j] for j in range(h + 1)], axis=1)
+    quote = np.stack([snaps.quote_reserve.to_numpy()[rows + j] for j in range(h + 1)], axis=1)
+    moon, rug = label_paths(price, quote, cfg)
+    assert rug.sum() > 0 and moon.sum() > 0
+    np.testing.assert_array_equal(moon, batch.will_moon.to_numpy()[rows])
+    np.testing.assert_array_equal(rug, batch.will_rug.to_numpy()[rows])
