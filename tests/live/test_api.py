@@ -11,14 +11,19 @@ from live_runtime.sources import TableStream
 from tests.live.conftest import live_config
 
 
-@pytest.fixture
-def engine(live_root, stream_events, tmp_path):
+def ran_engine(live_root, stream_events, work):
     events, history = stream_events
-    e = Engine(live_config(live_root, tmp_path), TableStream(events[:20_000], history))
+    e = Engine(live_config(live_root, work), TableStream(events[:20_000], history))
     e.warm_up()
     e.run()
     e.publish()
     return e
+
+
+@pytest.fixture(scope="module")
+def engine(live_root, stream_events, tmp_path_factory):
+    """One run shared by the tests that only read it or are refused."""
+    return ran_engine(live_root, stream_events, tmp_path_factory.mktemp("api"))
 
 
 def test_reads_describe_the_running_engine(engine):
@@ -48,7 +53,8 @@ def test_control_endpoints_need_the_token(engine, path, monkeypatch):
     assert not engine.cfg.kill_file.exists()
 
 
-def test_kill_with_the_token_halts_the_engine(engine, monkeypatch):
+def test_kill_with_the_token_halts_the_engine(live_root, stream_events, tmp_path, monkeypatch):
+    engine = ran_engine(live_root, stream_events, tmp_path)  # its own: the kill switch stays engaged
     monkeypatch.setenv("LIVE_API_TOKEN", "s3cret")
     client = TestClient(build_app(engine))
     r = client.post("/kill", headers={"Authorization": "Bearer s3cret"})
