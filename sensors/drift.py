@@ -89,6 +89,8 @@ class DriftFigures:
                 out.append(f"{where}psi>{s.psi_threshold:g} on {len(drifted)} of {len(psi)} top features")
             if quality is not None and quality["brier_delta"] > s.brier_margin:
                 out.append(f"{where}brier worse by {quality['brier_delta']:.4f} (> {s.brier_margin:g})")
+        if self.live and self.live.get("error_alarms"):
+            out.append(f"live page-hinkley alarm on the champion's errors ({self.live['error_alarms']})")
         return out
 
     def summary(self, n: int = 5) -> str:
@@ -178,8 +180,14 @@ def _measure_live(journal: LiveJournal, registry: Registry, s: DriftSettings, ch
         if len(outcomes) >= s.min_rows:
             quality = quality_drift(outcomes[target].to_numpy(np.float64), outcomes[score].to_numpy(np.float64),
                                     manifest["metrics"])
+    activity = journal.recent("activity", s.live_window_hours)
+    alarms = 0
+    if not activity.empty:
+        for data in activity.loc[activity.kind == "error_drift", "data"]:
+            alarm = json.loads(data)
+            alarms += alarm["model"] == s.model and alarm["version"] == champion
     return {"rows": len(pred), "psi": psi, "quality": quality, "hours": s.live_window_hours,
-            "until": str(pred.ts.max())}
+            "until": str(pred.ts.max()), "error_alarms": alarms}
 
 
 def _measure_stored(warehouse: Warehouse, registry: Registry, s: DriftSettings, champion: str) -> DriftFigures | str:

@@ -61,7 +61,7 @@ def env(tmp_path):
             "live_journal": LiveJournal(directory=str(tmp_path / "journal"))}
 
 
-def journal_rows(env, frame: pd.DataFrame, version: str = "v0001") -> None:
+def journal_rows(env, frame: pd.DataFrame, version: str = "v0001", error_alarm: bool = False) -> None:
     """`frame` as the live runtime journals it: each row a prediction by `version`, then its outcome."""
     from live_runtime.journal import Journal
 
@@ -74,6 +74,9 @@ def journal_rows(env, frame: pd.DataFrame, version: str = "v0001") -> None:
                              "moon_version": [version] * n, **{f: frame[f].to_numpy() for f in FEATURES}})
     journal.add_outcomes({"seq": np.arange(n), "ts": ts, "pool_id": frame.pool_id.tolist(),
                           "will_moon": frame.will_moon.to_numpy(), "p_moon": pred, "moon_version": [version] * n})
+    if error_alarm:  # as the runtime journals its Page-Hinkley detector's alarm on the champion's errors
+        journal.add("error_drift", n - 1, int(ts[-1]), None, {"model": "moon_model", "version": version,
+                                                               "detector": "page_hinkley"})
     journal.commit({"position": n}, int(ts[-1]))
 
 
@@ -279,3 +282,11 @@ def test_live_brier_drift_fires(env):
     assert isinstance(result, dg.RunRequest), result
     assert result.tags["quant/drift_reason"].startswith("live brier worse by")
     assert float(result.tags["quant/drift_live_brier_delta"]) > SETTINGS.brier_margin
+
+
+def test_a_live_error_alarm_fires(env):
+    store(env, feature_rows(NEW_DAY, 4))
+    journal_rows(env, feature_rows(NEW_DAY, 9).iloc[:700], error_alarm=True)
+    result, _ = tick(env)
+    assert isinstance(result, dg.RunRequest), result
+    assert result.tags["quant/drift_reason"] == "live page-hinkley alarm on the champion's errors (1)"

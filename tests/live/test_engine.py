@@ -3,6 +3,7 @@ under a running stream, refusal of a corrupt champion, the kill switch, and the 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -88,8 +89,12 @@ def test_hot_reload_under_a_running_stream_loses_and_repeats_nothing(live_root, 
     versions = pred.sort_values("seq").moon_version.to_numpy()
     switch = np.flatnonzero(versions != versions[0])
     assert versions[0] == old and switch.size and (versions[switch[0]:] == new).all()  # one switch, no way back
-    swaps = Journal(tmp_path / "journal").read("activity").query("kind == 'model_swap'")
-    assert len(swaps) == 1
+    activity = Journal(tmp_path / "journal").read("activity")
+    assert len(activity.query("kind == 'model_swap'")) == 1
+    # The new champion was trained on noise: the Page-Hinkley detector on its errors raises the alarm the
+    # drift sensor reads; the old one, before it, raised none.
+    alarms = [json.loads(d) for d in activity.query("kind == 'error_drift'").data]
+    assert alarms and all(a["model"] == "moon_model" and a["version"] == new for a in alarms)
 
 
 def test_a_corrupt_champion_is_refused_and_the_old_one_keeps_serving(live_root, stream_events, tmp_path):
