@@ -63,9 +63,10 @@ class TableStream:
     second. `start_seq` skips events already processed (a restart resuming from its journal)."""
 
     def __init__(self, events: list[tuple], history: list[tuple] | None = None, speed: float = 0.0,
-                 start_seq: int = 0):
+                 start_seq: int = 0, clock=time.monotonic, sleep=time.sleep):
         self.events, self._history, self.speed = events, history or [], speed
         self.position = self.start_seq = start_seq
+        self.clock, self.sleep = clock, sleep
         self._clock: tuple[float, int] | None = None  # (wall start, market start)
 
     @property
@@ -83,15 +84,15 @@ class TableStream:
         end = min(self.position + max_events, len(self.events))
         if self.speed > 0:
             if self._clock is None:
-                self._clock = (time.monotonic(), self.events[self.position][0])
+                self._clock = (self.clock(), self.events[self.position][0])
             wall0, market0 = self._clock
-            market_now = market0 + (time.monotonic() - wall0) * self.speed * 1e6
+            market_now = market0 + (self.clock() - wall0) * self.speed * 1e6
             due = self.position
             while due < end and self.events[due][0] <= market_now:
                 due += 1
             if due == self.position:
                 wait = (self.events[self.position][0] - market_now) / 1e6 / self.speed
-                time.sleep(max(0.0, min(timeout_s, wait)))
+                self.sleep(max(0.0, min(timeout_s, wait)))
                 return []
             end = due
         batch = self.events[self.position:end]

@@ -3,9 +3,8 @@ ones counted and dropped; the paced stream keeps market time at its speed; repla
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
+import pytest
 
 from live_runtime.sources import SNAPSHOT, SWAP, Orderer, TableStream, replay_stream
 
@@ -33,14 +32,26 @@ def test_swap_before_snapshot_at_equal_times():
 
 
 def test_paced_stream_follows_market_time_at_its_speed():
+    """On a wall clock the test owns: each poll hands out exactly the events market time has reached, and
+    between them the stream sleeps only until the next one is due (or the poll's timeout)."""
+    wall = [100.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        wall[0] += seconds
+
     events = [ev(i, str(i)) for i in range(0, 200, 10)]  # one event per 10 market seconds
-    stream = TableStream(events, speed=100.0)  # 100 market seconds per wall second
-    got, t0 = [], time.monotonic()
+    stream = TableStream(events, speed=80.0, clock=lambda: wall[0], sleep=sleep)  # x80: one per 0.125 s
+    assert [e[2] for e in stream.poll(1000, 1.0)] == ["0"]  # market time starts at the first event
+    assert stream.poll(1000, 1.0) == [] and slept == [0.125]  # the next is due in 10 market s = 0.125 wall s
+    assert [e[2] for e in stream.poll(1000, 1.0)] == ["10"]
+    wall[0] += 0.4375  # 35 market seconds pass without a poll: what became due comes out at once
+    assert [e[2] for e in stream.poll(1000, 1.0)] == ["20", "30", "40"]
+    assert stream.poll(1000, 0.01) == [] and slept[-1] == 0.01  # a wait never exceeds the timeout
     while not stream.exhausted:
-        got += stream.poll(1000, 0.001)
-    elapsed = time.monotonic() - t0
-    assert len(got) == len(events)
-    assert 1.8 <= elapsed <= 3.0  # 190 market seconds at x100
+        stream.poll(1000, 1.0)
+    assert wall[0] == pytest.approx(102.375)  # 190 market seconds at x80
 
 
 def test_fast_stream_resumes_at_a_position_and_warms_up_on_what_it_skips():
