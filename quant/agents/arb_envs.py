@@ -15,6 +15,7 @@ running sum of PnL. The flash-loan and cross-chain agents see the CEX-DEX agent'
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -48,7 +49,7 @@ def dex_sell_usd(path: PoolPath, t: int, usd: float, quote_usd: float, token_usd
     return got / 10**path.quote_decimals * quote_usd - usd
 
 
-class ArbEnv(gym.Env):
+class ArbEnv(gym.Env, ABC):
     """Base: episodes are `max_steps` chunks of the paths (a random chunk, or all in order when
     `sequential`); subclasses define the observation and the PnL of an action at a step."""
 
@@ -93,11 +94,11 @@ class ArbEnv(gym.Env):
         return self.observe(), pnl / self.cfg.notional_usd, terminated, False, {"equity": self.pnl,
                                                                                  "trades": self.trades}
 
-    def observe(self) -> np.ndarray:
-        raise NotImplementedError
+    @abstractmethod
+    def observe(self) -> np.ndarray: ...
 
-    def action_pnl(self, action: int, t: int) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def action_pnl(self, action: int, t: int) -> float: ...
 
     def baselines(self) -> dict:
         return {"no_trade": lambda env: 0, "rule_based": type(self).rule_action}

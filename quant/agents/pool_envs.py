@@ -14,6 +14,7 @@ when out of / in a position, and `whale_flat`, the whale agent's action when out
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -35,7 +36,7 @@ class TradingConfig:
     pools_per_episode: int = 1
 
 
-class PoolTradingEnv(gym.Env):
+class PoolTradingEnv(gym.Env, ABC):
     """Base: subclasses say what is observed (`observe`) and what an action trades (`intent`)."""
 
     metadata = {"render_modes": []}
@@ -109,8 +110,8 @@ class PoolTradingEnv(gym.Env):
 
     # ---- what subclasses define ---------------------------------------------------------------------------
 
-    def observe(self) -> np.ndarray:
-        raise NotImplementedError
+    @abstractmethod
+    def observe(self) -> np.ndarray: ...
 
     def intent(self, action: int) -> tuple[int, float]:
         """(ENTER / EXIT / HOLD, stake scale) for an action."""
@@ -138,8 +139,8 @@ class PoolTradingEnv(gym.Env):
                 "buy_and_hold": lambda env: ENTER if env.t == 0 else HOLD,
                 "rule_based": type(self).rule_action}
 
-    def rule_action(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def rule_action(self) -> int: ...
 
 
 class EntryTimingEnv(PoolTradingEnv):
