@@ -27,7 +27,7 @@ from live_runtime.config import RuntimeConfig
 from live_runtime.journal import Journal, Resume
 from live_runtime.models import ModelWatcher
 from live_runtime.online_learner import OnlineLearner
-from live_runtime.risk import RiskGuard, RiskState
+from live_runtime.risk import RiskGuard
 from live_runtime.sources import SNAPSHOT, SWAP, Orderer
 from quant.drift import PageHinkley
 from quant.features import FEATURES, OnlineFeatures
@@ -514,7 +514,3 @@ class Engine:
 
     def latencies(self) -> np.ndarray:
         return np.concatenate(self.latency_ms) if self.latency_ms else np.zeros(0)
-
-    @property
-    def state(self) -> RiskState:
-        return self.risk.state

@@ -33,18 +33,25 @@ def wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float =
 
 
 @contextmanager
-def running_chroma(path: Path) -> Iterator[int]:
-    """A Chroma server persisting under `path`; yields its port."""
-    port = _free_port()
-    exe = Path(sys.executable).with_name("chroma")
-    proc = subprocess.Popen([str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def running_server(command: list[str], port: int, what: str) -> Iterator[int]:
+    """Start a server process that listens on `port` on loopback; yields the port, stops it on exit."""
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_port(port, proc, "chroma run")
+        wait_for_port(port, proc, what)
         yield port
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@contextmanager
+def running_chroma(path: Path) -> Iterator[int]:
+    """A Chroma server persisting under `path`; yields its port."""
+    port = _free_port()
+    exe = Path(sys.executable).with_name("chroma")
+    with running_server([str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                        port, "chroma run") as p:
+        yield p
 
 
 @pytest.fixture

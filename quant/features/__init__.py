@@ -3,6 +3,6 @@ per-pool execution for the live runtime (`online`), plus the contract of the fea
 
 from quant.features.batch import batch_features, feature_inputs
 from quant.features.definitions import FEATURES, WINDOW
-from quant.features.online import OnlineFeatures, compute, replay
+from quant.features.online import OnlineFeatures, replay
 
-__all__ = ["FEATURES", "WINDOW", "OnlineFeatures", "compute", "batch_features", "feature_inputs", "replay"]
+__all__ = ["FEATURES", "WINDOW", "OnlineFeatures", "batch_features", "feature_inputs", "replay"]

@@ -73,3 +73,12 @@ def anvil():
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def chain(anvil):
+    """The two-pair Uniswap V2 market on the module's anvil node: (web3, the deployed contracts)."""
+    from tests.chains.uniswap import two_pair_market
+
+    _, w3 = anvil
+    return w3, two_pair_market(w3)

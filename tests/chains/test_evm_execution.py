@@ -15,17 +15,10 @@ from quant.chains.evm.abi import ERC20
 from quant.chains.evm.swap import GasCap, RouterSwapper
 from quant.chains.keys import KeyLoadError, load_evm_key
 from quant.chains.live import amount_out_min
-from tests.chains.uniswap import E18, two_pair_market
+from tests.chains.uniswap import E18
 
 GWEI = 10**9
 CAP = GasCap(max_fee_per_gas=100 * GWEI)
-
-
-@pytest.fixture(scope="module")
-def chain(anvil):
-    _, w3 = anvil
-    u = two_pair_market(w3)
-    return w3, u
 
 
 @pytest.fixture

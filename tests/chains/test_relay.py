@@ -16,7 +16,7 @@ from quant.chains.evm.relay import FlashbotsRelay, flashbots_signature
 from quant.chains.evm.swap import GasCap, RouterSwapper
 from quant.chains.keys import FLASHBOTS_KEY_ENV, load_evm_key
 from tests.chains.rpc_server import LoopbackRpc, Reply, RpcError
-from tests.chains.uniswap import E18, two_pair_market
+from tests.chains.uniswap import E18
 
 
 def refusal(message: str) -> Reply:
@@ -86,13 +86,6 @@ class AnvilRelay:
     @staticmethod
     def _bundle_hash(results) -> str:
         return "0x" + keccak(b"".join(bytes.fromhex(r["txHash"][2:]) for r in results)).hex()
-
-
-@pytest.fixture(scope="module")
-def chain(anvil):
-    _, w3 = anvil
-    u = two_pair_market(w3)
-    return w3, u
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.chroma_server import _free_port, wait_for_port
+from tests.chroma_server import _free_port, running_server
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -91,15 +91,9 @@ def running_redis(path: Path) -> Iterator[int]:
     """A Redis server on loopback, nothing persisted; yields its port."""
     path.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc, "redis-server")
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with running_server(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                         "--appendonly", "no", "--dir", str(path)], port, "redis-server") as p:
+        yield p
 
 
 class Worker:
