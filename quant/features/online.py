@@ -27,11 +27,14 @@ EXTRA = TAIL - 1
 
 
 def _windows(x: np.ndarray, n: int, tail: int) -> np.ndarray:
-    """[B, tail, n]: element [b, i] holds the n values of x[b] ending at row W-tail+i, NaN before the first."""
+    """[B, tail, n], contiguous: element [b, i] holds the n values of x[b] ending at row W-tail+i, oldest first,
+    NaN before the first row. A contiguous copy, because reducing a strided window view costs more than
+    making it."""
     need = tail + n - 1
     if need > x.shape[1]:
         x = np.concatenate([np.full((x.shape[0], need - x.shape[1]), np.nan), x], axis=1)
-    return np.lib.stride_tricks.sliding_window_view(x[:, -need:], n, axis=1)
+    x = x[:, -need:]
+    return np.stack([x[:, j:j + tail] for j in range(n)], axis=2)
 
 
 class ArrayPrimitives:
@@ -39,28 +42,43 @@ class ArrayPrimitives:
 
     Only the last row is wanted, so rolling windows are evaluated at the last TAIL rows and left NaN before
     them: no definition lags a rolling result that far (the batch/online parity test would catch one that did),
-    and the window work shrinks from W rows to TAIL."""
+    and the window work shrinks from W rows to TAIL. The micro-batches are small, so the cost is in the number
+    of numpy calls more than in their size: each input is made contiguous once, and windows are reduced
+    along a contiguous axis."""
 
     def __init__(self, columns: np.ndarray, tail: int = TAIL):
-        self.columns = columns  # [B, W, len(INPUTS)]
-        self.tail = min(tail, columns.shape[1])
+        self.columns = np.ascontiguousarray(np.moveaxis(columns, 2, 0))  # [len(INPUTS), B, W]
+        self.width = columns.shape[1]
+        self.tail = min(tail, self.width)
 
     def col(self, name: str) -> np.ndarray:
-        return self.columns[:, :, _COL[name]]
+        return self.columns[_COL[name]]
 
     def lag(self, x: np.ndarray, k: int) -> np.ndarray:
         k = min(k, x.shape[1])
-        return np.concatenate([np.full((x.shape[0], k), np.nan), x[:, : x.shape[1] - k]], axis=1)
+        out = np.empty_like(x)
+        out[:, :k] = np.nan
+        out[:, k:] = x[:, : x.shape[1] - k]
+        return out
 
     def _padded(self, values: np.ndarray) -> np.ndarray:
-        out = np.full((values.shape[0], self.columns.shape[1]), np.nan)
+        out = np.empty((values.shape[0], self.width))
+        out[:, : self.width - self.tail] = np.nan
         out[:, -self.tail:] = values
         return out
 
     def _count_sum(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        w = _windows(x, n, self.tail)
-        missing = np.isnan(w)
-        return n - missing.sum(axis=2), np.where(missing, 0.0, w).sum(axis=2)
+        """Counts and sums of the present values in the windows, as differences of running sums (a handful
+        of calls for any n; the float sums agree with a direct sum to ~1e-16 of the window's magnitude)."""
+        need = self.tail + n - 1
+        x = x[:, -need:] if need <= x.shape[1] else np.concatenate(
+            [np.full((x.shape[0], need - x.shape[1]), np.nan), x], axis=1)
+        missing = np.isnan(x)
+        running = np.zeros((2, x.shape[0], need + 1))
+        np.cumsum(~missing, axis=1, out=running[0, :, 1:])
+        np.cumsum(np.where(missing, 0.0, x), axis=1, out=running[1, :, 1:])
+        count, total = running[:, :, n:] - running[:, :, :-n]
+        return count, total
 
     def rolling_sum(self, x: np.ndarray, n: int) -> np.ndarray:
         count, total = self._count_sum(x, n)
@@ -73,14 +91,28 @@ class ArrayPrimitives:
     def rolling_max(self, x: np.ndarray, n: int) -> np.ndarray:
         if n >= x.shape[1]:  # the window is all the history held: a running max, fmax skipping NaN
             return np.fmax.accumulate(x, axis=1)
-        return self._padded(np.fmax.reduce(_windows(x, n, self.tail), axis=2))
+        tail = self.tail
+        if n < tail:
+            return self._padded(np.fmax.reduce(_windows(x, n, tail), axis=2))
+        # Long windows ending at the last `tail` rows share their middle: window i is the left block from row
+        # i on, the shared core, and the right block up to row i (a reverse and a forward running max).
+        need = tail + n - 1
+        x = x[:, -need:] if need <= x.shape[1] else np.concatenate(
+            [np.full((x.shape[0], need - x.shape[1]), np.nan), x], axis=1)
+        out = np.fmax.reduce(x[:, tail - 1:n], axis=1)[:, None].repeat(tail, axis=1)
+        out[:, :-1] = np.fmax(out[:, :-1], np.fmax.accumulate(x[:, tail - 2::-1], axis=1)[:, ::-1])
+        out[:, 1:] = np.fmax(out[:, 1:], np.fmax.accumulate(x[:, n:], axis=1))
+        return self._padded(out)
 
     def rolling_std(self, x: np.ndarray, n: int) -> np.ndarray:
         w = _windows(x, n, self.tail)
         missing = np.isnan(w)
         count = n - missing.sum(axis=2)
-        mean = np.where(missing, 0.0, w).sum(axis=2) / np.maximum(count, 1)
-        var = np.where(missing, 0.0, (w - mean[:, :, None]) ** 2).sum(axis=2) / np.maximum(count - 1, 1)
+        w[missing] = 0.0
+        mean = w.sum(axis=2) / np.maximum(count, 1)
+        dev = (w - mean[:, :, None]) ** 2
+        dev[missing] = 0.0
+        var = dev.sum(axis=2) / np.maximum(count - 1, 1)
         return self._padded(np.where(count >= 2, np.sqrt(var), np.nan))
 
     def run_length(self, x: np.ndarray) -> np.ndarray:
