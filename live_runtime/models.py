@@ -10,6 +10,7 @@ expensive stage, on the events the cheap stage passes).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from live_runtime.compiled import CompiledTrees, compiled_or_none, probe_rows
 from quant.features import FEATURES
 from quant.registry import LoadedModel, Registry, RegistryError
 
@@ -34,6 +36,7 @@ class ModelSet:
     agent: object | None = None  # quant.agents.AgentPolicy
     lo: np.ndarray = field(default=None)  # the moon model's reference range per feature (outlier gate)
     hi: np.ndarray = field(default=None)
+    compiled: dict[str, CompiledTrees] = field(default_factory=dict)  # "moon"/"rug" once built (compiled.py)
 
     def __post_init__(self):
         for m in (self.moon, self.rug):
@@ -66,8 +69,9 @@ class ModelSet:
         return np.nan_to_num(outside / width, nan=0.0).max(axis=1)
 
     def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (self.moon.booster.inplace_predict(x, validate_features=False),
-                self.rug.booster.inplace_predict(x, validate_features=False))
+        moon, rug = self.compiled.get("moon"), self.compiled.get("rug")
+        return (moon.predict(x) if moon else self.moon.booster.inplace_predict(x, validate_features=False),
+                rug.predict(x) if rug else self.rug.booster.inplace_predict(x, validate_features=False))
 
 
 def _load_optional(registry: Registry, name: str, version: str):
@@ -82,13 +86,47 @@ class ModelWatcher:
     """Loads the champions, then `check()` between batches: a new champion pointer is loaded and, if it
     passes the checks, swapped in; if not, refused once (until the pointer changes again)."""
 
-    def __init__(self, registry_dir: Path, check_every_s: float = 0.5):
+    def __init__(self, registry_dir: Path, check_every_s: float = 0.5, compile_trees: bool = True):
         self.registry = Registry(registry_dir)
         self.check_every_s = check_every_s
+        self.compile_trees = compile_trees
         self.refused: dict[str, str] = {}
         self.events: list[dict] = []  # swaps and refusals, for the journal
         self._next_check = 0.0
+        self._compiling: threading.Thread | None = None
         self.current = self._load_all()
+        self._compile(self.current, background=False)
+
+    def _compile(self, models: ModelSet, background: bool = True) -> None:
+        """Build the compiled XGBoost models of this set (seconds of gcc the first time, then from the cache).
+        At start-up before the first event, so that a run is served by one implementation throughout; for a
+        champion swapped in mid-stream on a background thread, so the decision loop never waits: XGBoost
+        serves the new champion until its compiled form is ready."""
+        todo = [k for k in ("moon", "rug") if k not in models.compiled]
+        if not self.compile_trees or not todo:
+            return
+
+        def build():
+            probe = probe_rows(models.lo, models.hi)
+            for key in todo:
+                loaded = getattr(models, key)
+                compiled = compiled_or_none(loaded.booster, loaded.manifest["sha256"],
+                                            self.registry.root / "_compiled", probe)
+                if compiled is not None:
+                    models.compiled[key] = compiled
+
+        if not background:
+            build()
+            return
+        self._compiling = threading.Thread(target=build, name="compile-trees", daemon=True)
+        self._compiling.start()
+
+    def wait_compiled(self, timeout_s: float | None = None) -> bool:
+        """Block until the compile thread is done (benchmarks measure the path that serves); True if all
+        XGBoost models in service are compiled."""
+        if self._compiling is not None:
+            self._compiling.join(timeout_s)
+        return {"moon", "rug"} <= set(self.current.compiled)
 
     def _champions(self) -> dict[str, str | None]:
         return {name: self.registry.champion(name) for name in (*REQUIRED, *OPTIONAL)}
@@ -144,7 +182,10 @@ class ModelWatcher:
                                     "serving": serving.get(name), "error": str(err)})
         if not swapped:
             return False
-        self.current = ModelSet(new.moon, new.rug, new.opportunity, new.agent)
+        old = self.current
+        self.current = ModelSet(new.moon, new.rug, new.opportunity, new.agent,
+                                compiled={k: c for k, c in old.compiled.items() if getattr(new, k) is getattr(old, k)})
+        self._compile(self.current)
         for name, version in swapped.items():
             log.info("serving %s %s (was %s)", name, version, serving.get(name))
             self.events.append({"kind": "model_swap", "model": name, "version": version, "was": serving.get(name)})
