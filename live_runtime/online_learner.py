@@ -27,9 +27,14 @@ class OnlineLearner:
         self.last_brier: tuple[float, float] | None = None  # (learner, champion) on the latest outcomes
 
     def _design(self, x: np.ndarray) -> np.ndarray:
-        z = (x - self.mean) / self.scale
-        z = np.where(np.isfinite(z), z, 0.0)  # missing history reads as average
-        return np.hstack([np.ones((len(z), 1)), np.clip(z, -8, 8)])
+        d = np.empty((len(x), x.shape[1] + 1))
+        d[:, 0] = 1.0
+        z = d[:, 1:]
+        np.subtract(x, self.mean, out=z)
+        z /= self.scale
+        z[~np.isfinite(z)] = 0.0  # missing history reads as average
+        np.clip(z, -8, 8, out=z)
+        return d
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         if self.coef is None:
@@ -79,10 +84,12 @@ class OnlineLearner:
     def _fit(self, iterations: int = 3) -> None:
         at = self._newest(min(self.seen, self.memory))
         x, y = self.x[at], self.y[at]
-        finite = np.where(np.isfinite(x), x, np.nan)
-        with np.errstate(all="ignore"):
-            self.mean = np.nan_to_num(np.nanmean(finite, axis=0))
-            self.scale = np.nan_to_num(np.nanstd(finite, axis=0), nan=1.0)
+        finite = np.isfinite(x)
+        count = finite.sum(axis=0)
+        with np.errstate(all="ignore"):  # a feature never present: mean 0, scale 1
+            self.mean = np.where(count > 0, np.where(finite, x, 0.0).sum(axis=0) / count, 0.0)
+            var = np.where(finite, x - self.mean, 0.0) ** 2
+            self.scale = np.where(count > 0, np.sqrt(var.sum(axis=0) / count), 1.0)
         self.scale[self.scale < 1e-12] = 1.0
         d = self._design(x)
         # Warm-started from the fit in service: a few Newton steps from there converge.

@@ -146,5 +146,21 @@ class PageHinkley:
         return False
 
     def alarms(self, series) -> list[int]:
-        """Indices of `series` at which the detector alarms (it restarts after each)."""
-        return [i for i, x in enumerate(series) if self.update(float(x))]
+        """Indices of `series` at which the detector alarms (it restarts after each). The same sums as
+        `update`, vectorised between alarms: running sums instead of one Python call per value."""
+        x = np.asarray(series, np.float64)
+        found, start = [], 0
+        while start < len(x):
+            seg = x[start:]
+            n = self.n + np.arange(1, len(seg) + 1)
+            mean = (self.mean * self.n + np.cumsum(seg)) / n
+            cum = self.cum + np.cumsum(seg - mean - self.delta)
+            min_cum = np.minimum(self.min_cum, np.minimum.accumulate(cum))
+            hit = np.flatnonzero((n >= self.min_samples) & (cum - min_cum > self.threshold))
+            if not hit.size:
+                self.n, self.mean, self.cum, self.min_cum = int(n[-1]), float(mean[-1]), float(cum[-1]), float(min_cum[-1])
+                break
+            found.append(start + int(hit[0]))
+            self.reset()
+            start += int(hit[0]) + 1
+        return found

@@ -115,3 +115,17 @@ def test_page_hinkley_false_alarm_rate_on_stationary_series():
     false_alarm_rate = np.mean([bool(a) for a in runs])
     print(f"Page-Hinkley false-alarm rate: {false_alarm_rate:.3f} of 200 series of 1000")
     assert false_alarm_rate <= 0.02
+
+
+def test_page_hinkley_alarms_equal_one_update_per_value():
+    """The vectorised `alarms` and the streaming `update` are the same detector: same alarms, same state."""
+    rng = np.random.default_rng(3)
+    series = np.concatenate([rng.normal(level, 0.05, 300) for level in (0.1, 0.3, 0.5, 0.7, 0.9)])
+    streaming, vectorised = PageHinkley(delta=0.005, threshold=2.0), PageHinkley(delta=0.005, threshold=2.0)
+    one_by_one = [i for i, x in enumerate(series) if streaming.update(float(x))]
+    in_chunks = [400 * k + i for k, chunk in enumerate(np.array_split(series, [400, 800, 1200]))
+                 for i in vectorised.alarms(chunk)]
+    assert len(one_by_one) >= 4 and in_chunks == one_by_one
+    assert vectorised.n == streaming.n
+    assert vectorised.cum == pytest.approx(streaming.cum, abs=1e-9)
+    assert vectorised.min_cum == pytest.approx(streaming.min_cum, abs=1e-9)
