@@ -26,7 +26,14 @@ import pandas as pd
 from live_runtime.config import TOKEN_ENV, ConfigError, DecisionConfig, RuntimeConfig
 from live_runtime.engine import Engine
 from live_runtime.journal import Journal
-from live_runtime.sources import ChainPollingStream, replay_stream, simulated_stream
+from live_runtime.sources import (
+    ChainPollingStream,
+    ChainSubscribedStream,
+    evm_subscription,
+    replay_stream,
+    simulated_stream,
+    solana_subscription,
+)
 from quant.settings import Settings
 
 log = logging.getLogger("live_runtime")
@@ -40,8 +47,23 @@ def build_source(args, settings: Settings, start_seq: int):
             raise SystemExit("--source replay needs --replay-dir (a folder with pool_snapshots/swaps .parquet)")
         start, end = pd.Timestamp(args.replay_start), pd.Timestamp(args.replay_end)
         return replay_stream(Path(args.replay_dir), start, end, speed=args.speed, start_seq=start_seq), 0.0
+    return chain_stream(args.source, os.environ), args.reorder_tolerance_s
+
+
+def chain_stream(kind: str, env) -> ChainPollingStream:
+    """The chain's market source from the environment; woken by a websocket subscription when EVM_WS_URL or
+    SOLANA_WS_URL is set (EVM: the factory's pairs known at start; new pairs arrive with the fallback
+    polls), polled otherwise."""
     from quant.chains.factory import market_source_from_env
-    return ChainPollingStream(market_source_from_env(args.source)), args.reorder_tolerance_s
+    source = market_source_from_env(kind, env)
+    ws_url = env.get("EVM_WS_URL" if kind == "evm" else "SOLANA_WS_URL")
+    if not ws_url:
+        return ChainPollingStream(source)
+    if kind == "evm":
+        subscribe = evm_subscription(ws_url, list(source.tracked(source.safe_head())))
+    else:
+        subscribe = solana_subscription(ws_url, source.pools)
+    return ChainSubscribedStream(source, subscribe)
 
 
 def cmd_run(args) -> None:

@@ -7,16 +7,19 @@ An event is a plain tuple (fast to build and to sort), the market time first:
 At equal times a swap sorts before a snapshot, as the snapshot already shows it.
 
 Sources: the simulated market run forward from where the history ends, a replay of stored Parquet history,
-and a real chain polled through the chain-sources' `fetch` (quant.chains.factory). Each has `poll(max_events,
+and a real chain read through the chain-sources' `fetch` (quant.chains.factory), woken by a websocket
+subscription when one is configured and polled otherwise. Each has `poll(max_events,
 timeout_s)` returning the events available now (sleeping at most `timeout_s` when none is), `history()`
 for warming up pool states, and `exhausted`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import logging
 import operator
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -160,6 +163,87 @@ class ChainPollingStream:
             return []
         batch, self._pending = self._pending[:max_events], self._pending[max_events:]
         return batch
+
+
+class ChainSubscribedStream(ChainPollingStream):
+    """A real chain whose new data is announced over a websocket subscription (EVM pair logs, Raydium pool
+    accounts): each notification makes the next `poll` fetch what is new at once, through the same `fetch`
+    as polling and backfill, so rows are decoded one way only. Without a notification for `interval_s` it
+    fetches anyway, so a dropped or silent subscription delays data but loses none (fetches run from a
+    cursor). The subscription runs on its own thread with its own event loop and reconnects with backoff.
+
+    `subscribe(notify)` is a coroutine that connects, subscribes and calls `notify()` per notification
+    until the connection ends (see `evm_subscription`, `solana_subscription`)."""
+
+    def __init__(self, source: MarketSource, subscribe, interval_s: float = 30.0, lag_s: float = 30.0,
+                 since: datetime | None = None, clock=None):
+        super().__init__(source, interval_s, lag_s, since, clock)
+        self.subscribe = subscribe
+        self.wake = threading.Event()
+        self.notifications = self.reconnects = 0
+        self.connected = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._listen()), name="chain-subscription",
+                                        daemon=True)
+        self._thread.start()
+
+    def _notify(self) -> None:
+        self.wake.set()
+        self.notifications += 1
+
+    async def _listen(self) -> None:
+        backoff = 0.5
+        while not self._closed:
+            try:
+                await self.subscribe(self._notify, self.connected)
+                backoff = 0.5
+            except Exception as err:  # noqa: BLE001 - any failure of the connection: reconnect, polling covers the gap
+                log.warning("chain subscription lost (%s: %s); reconnecting in %.1f s, polling meanwhile",
+                            type(err).__name__, err, backoff)
+            self.connected.clear()
+            if self._closed:
+                return
+            self.reconnects += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    def poll(self, max_events: int, timeout_s: float) -> list[tuple]:
+        if self.wake.is_set():
+            self.wake.clear()
+            self._next_poll = 0.0
+        if not self._pending and time.monotonic() < self._next_poll:
+            self.wake.wait(timeout_s)  # woken by a notification rather than sleeping out the timeout
+            return []
+        return super().poll(max_events, timeout_s)
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def evm_subscription(ws_url: str, pairs: list[str]):
+    """Notifications of Sync and Swap logs of `pairs` (`eth_subscribe("logs")`, quant.chains.evm.ws)."""
+    from quant.chains.evm.ws import PairLogStream
+
+    async def subscribe(notify, connected: threading.Event) -> None:
+        async with PairLogStream(ws_url, pairs) as stream:
+            connected.set()
+            async for _ in stream.events():
+                notify()
+    return subscribe
+
+
+def solana_subscription(ws_url: str, pools: list[str], commitment: str = "confirmed"):
+    """Notifications of changes to the Raydium pool accounts (`accountSubscribe`, quant.chains.solana.ws)."""
+    from quant.chains.solana.ws import SolanaStream
+
+    async def subscribe(notify, connected: threading.Event) -> None:
+        async with SolanaStream(ws_url, commitment) as stream:
+            for pool in pools:
+                await stream.account_subscribe(pool)
+            connected.set()
+            async for _ in stream.updates():
+                notify()
+    return subscribe
 
 
 _ORDER = operator.itemgetter(0, 1)  # market time, then a swap before the snapshot at the same time

@@ -10,6 +10,7 @@ import pytest
 from websockets.asyncio.server import serve
 
 from quant.chains.errors import ChainError
+from quant.chains.tables import empty
 from quant.chains.solana.layout import decode_amm_info
 from quant.chains.solana.ray_log import decode_ray_log
 from quant.chains.solana.ws import AccountUpdate, LogsUpdate, SolanaStream
@@ -92,3 +93,57 @@ def test_subscription_errors_are_clear(realdata):
     assert params == [["11111111111111111111111111111111", {"encoding": "base64", "commitment": "confirmed"}]]
     with pytest.raises(ValueError, match="websocket URL"):
         SolanaStream("http://127.0.0.1:1")
+
+
+def test_pool_account_notifications_wake_the_live_runtimes_chain_stream(realdata):
+    """The runtime's subscribed stream over a loopback node: a pool-account notification makes the next poll
+    fetch at once (the fallback poll is an hour away). The fetch side is the chain source's, tested against
+    recorded RPC answers elsewhere; here it records what it was asked."""
+    from live_runtime.sources import ChainSubscribedStream, solana_subscription
+
+    data, _ = sol_usdc_account(realdata)
+    account = {"data": [base64.b64encode(data).decode(), "base64"], "executable": False, "lamports": 6124800,
+               "owner": AMM, "rentEpoch": 0, "space": len(data)}
+
+    class Recorded:
+        def __init__(self):
+            self.asked = []
+
+        def fetch(self, table, start, end):
+            self.asked.append(table)
+            return empty(table)
+
+    async def run():
+        push = asyncio.Event()
+
+        async def node(ws):
+            async for raw in ws:
+                req = json.loads(raw)
+                assert req["method"] == "accountSubscribe" and req["params"][0] == SOL_USDC_POOL
+                await ws.send(json.dumps({"jsonrpc": "2.0", "result": 7, "id": req["id"]}))
+                await push.wait()  # the account changes only when the test says so
+                await ws.send(notification("accountNotification", 7, 433179580, account))
+
+        async with serve(node, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            source = Recorded()
+            stream = ChainSubscribedStream(source, solana_subscription(url, [SOL_USDC_POOL]), interval_s=3600.0,
+                                           lag_s=0.0)
+            try:
+                while not stream.connected.is_set():
+                    await asyncio.sleep(0.01)
+                stream.poll(100, 0.0)  # the first poll fetches; the next is an hour away
+                stream.poll(100, 0.0)
+                quiet = list(source.asked)
+                push.set()
+                while not stream.notifications:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)
+                stream.poll(100, 0.0)
+                return quiet, source.asked, stream.notifications
+            finally:
+                stream.close()
+
+    quiet, asked, notifications = asyncio.run(asyncio.wait_for(run(), 20))
+    assert quiet == ["pool_snapshots", "swaps"]  # one fetch; without news, none
+    assert asked == quiet * 2 and notifications == 1  # the notification: a fetch at once

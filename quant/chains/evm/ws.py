@@ -34,7 +34,10 @@ class PairLogStream:
         self.subscription: str | None = None
 
     async def __aenter__(self) -> PairLogStream:
-        self.w3 = await AsyncWeb3(WebSocketProvider(self.url, request_timeout=self.timeout_s))
+        # Connected by hand, not `await AsyncWeb3(...)`: that form installs SIGINT/SIGTERM handlers, which
+        # only the main thread may do and which would take the live runtime's own shutdown handling over.
+        self.w3 = AsyncWeb3(WebSocketProvider(self.url, request_timeout=self.timeout_s))
+        await self.w3.provider.connect()
         # One filter for all pairs: the node matches address OR-list and topic0 in {Sync, Swap}.
         self.subscription = await self.w3.eth.subscribe("logs", {"address": self.pairs, "topics": [[SYNC, SWAP]]})
         return self
