@@ -8,7 +8,14 @@ from datetime import datetime
 
 import pandas as pd
 
-from live_runtime.sources import SNAPSHOT, SWAP, ChainPollingStream, ChainSubscribedStream, Orderer, evm_subscription
+from live_runtime.sources import (
+    SNAPSHOT,
+    SWAP,
+    ChainPollingStream,
+    ChainSubscribedStream,
+    Orderer,
+    evm_subscription,
+)
 from quant.chains.factory import evm_source
 from tests.chains.conftest import DAY_2026_01_02
 from tests.chains.uniswap import E18, Done, buy, scenario, setup_uniswap, two_pair_market

@@ -10,10 +10,10 @@ import pytest
 from websockets.asyncio.server import serve
 
 from quant.chains.errors import ChainError
-from quant.chains.tables import empty
 from quant.chains.solana.layout import decode_amm_info
 from quant.chains.solana.ray_log import decode_ray_log
 from quant.chains.solana.ws import AccountUpdate, LogsUpdate, SolanaStream
+from quant.chains.tables import empty
 from tests.chains.solana_data import MEME_TX, SOL_USDC_POOL, sol_usdc_account, tx_response
 
 AMM = "675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8"

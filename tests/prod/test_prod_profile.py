@@ -31,7 +31,11 @@ from resources import ParquetWarehouse, Warehouse
 from tests.chroma_server import running_chroma
 from tests.prod.services import REPO, Worker, missing_servers, running_postgres, running_redis
 
-pytestmark = pytest.mark.timeout(600)
+# The world both profiles run: the small one (three days) in `make test`; `QUANT_PROD_WORLD=default` runs the
+# default world (eight days), as `make prod-test-default` does.
+WORLD = os.environ.get("QUANT_PROD_WORLD", "small")
+DAYS = {"small": 3, "default": 8}[WORLD]
+pytestmark = pytest.mark.timeout(600 if WORLD == "small" else 3600)
 INSTANCE = REPO / "orchestration" / "instance"
 TABLES = ["pool_features", "pool_labels", "pool_snapshots", "swaps"]
 # Not compared between the two registries: when a version was written, the checkout it was written from
@@ -62,7 +66,7 @@ def profile_env(tmp: Path, profile: str, worlds: Path, **extra: str) -> dict[str
     drop = ("QUANT_", "DAGSTER_", "CELERY_", "CHROMA_")  # nothing of the caller's own profile leaks in
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     return {**env, "QUANT_ENV": profile, "DAGSTER_HOME": str(home), "QUANT_DATA_DIR": str(tmp / "data"),
-            "QUANT_WORLD": "small", "QUANT_DAYS": "3", "QUANT_SEED": "7", "QUANT_EMBEDDER": "hashing",
+            "QUANT_WORLD": WORLD, "QUANT_DAYS": str(DAYS), "QUANT_SEED": "7", "QUANT_EMBEDDER": "hashing",
             "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).parent}:{env['PATH']}",
             **extra}
 
@@ -78,7 +82,7 @@ def start_job(env: dict[str, str], *args: str) -> subprocess.Popen:
 
 
 def finish(proc: subprocess.Popen) -> dict:
-    out, err = proc.communicate(timeout=400)
+    out, err = proc.communicate(timeout=400 if WORLD == "small" else 3000)
     assert proc.returncode == 0, f"runner exited {proc.returncode}: {err[-4000:]}"
     return {what: {**result, "log_tail": err[-3000:]} for what, result in json.loads(out.strip().splitlines()[-1]).items()}
 
@@ -201,7 +205,7 @@ def test_prod_retrain_gives_the_local_champions_models_and_figures(local, prod):
     # and the warehouse really is Parquet files in the configured folder, one per table and day
     folder = Path(prod.env["QUANT_WAREHOUSE_DIR"])
     assert sorted(p.name for p in (folder / "pool_features").glob("*.parquet")) == [
-        "2026-01-01.parquet", "2026-01-02.parquet", "2026-01-03.parquet"]
+        f"2026-01-{d:02d}.parquet" for d in range(1, DAYS + 1)]
     assert not (Path(prod.env["QUANT_DATA_DIR"]) / "warehouse.duckdb").exists()
 
 
