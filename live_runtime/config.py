@@ -88,6 +88,9 @@ class RuntimeConfig:
     journal_flush_rows: int = 100_000
     journal_flush_s: float = 2.0
     reload_check_s: float = 0.5
+    # A pool without a snapshot for this long (market time) starts afresh when it returns, as the batch
+    # features do for a pool absent from the previous day; an hourly sweep frees such pools' slots (not held ones).
+    idle_pool_h: float = 48.0
     compile_trees: bool = True  # serve the XGBoost champions compiled to native code (live_runtime/compiled.py)
     live: bool = False  # real execution: needs an explicit flag, a key and every breaker in live bounds
     risk: RiskLimits = field(default_factory=RiskLimits)

@@ -82,8 +82,11 @@ class Engine:
         self._last_commit = time.monotonic()
         self._fills_pending = False
         self.models_stale = False
+        self.idle_us = int(cfg.idle_pool_h * 3600e6)
+        self._next_release_us = 0
         self.stats = {"events": 0, "snapshots": 0, "swaps": 0, "passed_cascade": 0, "decisions": 0, "entries": 0,
-                      "exits": 0, "blocked": 0, "outcomes": 0, "error_drift_alarms": 0}
+                      "exits": 0, "blocked": 0, "outcomes": 0, "error_drift_alarms": 0,
+                      "pools_released": 0}
 
     # ---- the loop ----------------------------------------------------------------------------------------
 
@@ -150,6 +153,8 @@ class Engine:
             if e[1] == SWAP:
                 feats.add_swap(slot, e[4], e[5], e[6])
                 continue
+            if e[0] - feats.snapshot_ts[slot, -1] > self.idle_us and feats.snapshots_seen[slot]:
+                self._restart_pool(slot)
             feats.add_snapshot(slot, e[0], e[4], e[5], e[6], e[7], e[8], e[9])
             if e[3] not in self.pools:
                 self.pools[e[3]] = PoolState(e[11], e[5], e[6], e[12], e[13])
@@ -191,12 +196,34 @@ class Engine:
             if pool is not None:
                 pool.base_reserve, pool.quote_reserve = e[7], e[8]
             return
+        if e[0] - feats.snapshot_ts[slot, -1] > self.idle_us and feats.snapshots_seen[slot]:
+            self._restart_pool(slot)
         feats.add_snapshot(slot, e[0], e[4], e[5], e[6], e[7], e[8], e[9])
         if pool is None:
             self.pools[e[3]] = PoolState(e[11], e[5], e[6], e[12], e[13])
             self.quote_symbol[e[3]] = e[10]
         else:
             pool.base_reserve, pool.quote_reserve = e[5], e[6]
+
+    def _restart_pool(self, slot: int) -> None:
+        """A pool back after more than `idle_pool_h` without a snapshot: its window starts afresh, and the
+        predictions still waiting for its next snapshots are dropped (the batch labels leave them null)."""
+        self.features.forget_history(slot)
+        self.pending.pop(slot, None)
+        if slot < len(self.seq_hist):
+            self.seq_hist[slot] = np.nan
+
+    def _release_idle_pools(self) -> None:
+        """Free the slots of pools idle for longer than `idle_pool_h`, except held ones: memory follows the
+        pools alive, not every pool ever seen."""
+        feats, cutoff = self.features, self.last_ts - self.idle_us
+        idle = [pid for pid, s in feats.slots.items()
+                if feats.snapshots_seen[s] and feats.snapshot_ts[s, -1] < cutoff and pid not in self.broker.positions]
+        for pool_id in idle:
+            self._restart_pool(feats.release(pool_id))
+            self.pools.pop(pool_id, None)
+            self.quote_symbol.pop(pool_id, None)
+        self.stats["pools_released"] += len(idle)
 
     # ---- scoring and decisions ---------------------------------------------------------------------------
 
@@ -473,6 +500,9 @@ class Engine:
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
+        if self.last_ts >= self._next_release_us:  # hourly, in market time
+            self._release_idle_pools()
+            self._next_release_us = self.last_ts + 3_600_000_000
         if self.watcher.check():
             self.models_stale = self.watcher.current.oldest_age_h() > self.cfg.decision.max_model_age_h
         for ev in self.watcher.events:

@@ -158,17 +158,41 @@ class OnlineFeatures:
         self.snapshots_seen = np.zeros(capacity, np.int64)
         self.flow = np.zeros((capacity, 4))  # n_buys, n_sells, buy_volume, sell_volume since the last snapshot
         self.buyers: list[set[str]] = []
+        self.free: list[int] = []  # slots of released pools, reused before the arrays grow
 
     def slot(self, pool_id: str) -> int:
         s = self.slots.get(pool_id)
         if s is not None:
             return s
-        s = len(self.pool_ids)
-        if s == len(self.inputs):
-            self._grow()
+        if self.free:
+            s = self.free.pop()
+            self.pool_ids[s] = pool_id
+        else:
+            s = len(self.pool_ids)
+            if s == len(self.inputs):
+                self._grow()
+            self.pool_ids.append(pool_id)
+            self.buyers.append(set())
         self.slots[pool_id] = s
-        self.pool_ids.append(pool_id)
-        self.buyers.append(set())
+        return s
+
+    def forget_history(self, slot: int) -> None:
+        """Clear a slot's window (the pool starts afresh, as the batch's features do for a pool with no
+        snapshot in the day before); the swap flow of the open interval stays."""
+        self.inputs[slot] = np.nan
+        self.snapshot_ts[slot] = 0
+        self.snapshots_seen[slot] = 0
+
+    def release(self, pool_id: str) -> int | None:
+        """Forget a pool entirely; its slot goes to the next new pool. Returns the slot it had."""
+        s = self.slots.pop(pool_id, None)
+        if s is None:
+            return None
+        self.forget_history(s)
+        self.flow[s] = 0.0
+        self.buyers[s].clear()
+        self.pool_ids[s] = None
+        self.free.append(s)
         return s
 
     def _grow(self) -> None:
