@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run dev live materialize test bench lint chain-fixtures browser clean-data prod-services prod-test prod-worker
+.PHONY: setup run dev live materialize test bench lint chain-fixtures browser clean-data prod-services prod-test prod-test-default prod-worker
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -72,6 +72,10 @@ prod-services:
 # The PROD profile on loopback: Postgres, Redis, a Chroma server, two Celery workers (a few minutes).
 prod-test: setup prod-services
 	$(BIN)/pytest -q tests/prod
+
+# The same test on the default world (eight days; tens of minutes on 2 cores, so not part of `make test`).
+prod-test-default: setup prod-services
+	QUANT_PROD_WORLD=default $(BIN)/pytest -q tests/prod
 
 # One Celery worker of the PROD profile (start as many as you like, on any machine with the code and the
 # environment of .env.example); one step at a time per worker process.
