@@ -9,6 +9,11 @@ file the way the assets read the warehouse: DuckDB with 2 threads and a 512 MB m
 from __future__ import annotations
 
 import os
+
+# Polars' jemalloc returns freed pages to the OS at once instead of after its 10 s decay: the scan's stages
+# free hundreds of MB each, and without this the process keeps them (~150 MB more at the peak). Set before
+# polars loads; `make bench` and a direct `python -m benchmarks scanner` both import this module first.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 import subprocess
 import sys
 import time
