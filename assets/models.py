@@ -81,8 +81,11 @@ def train_and_register(spec: ModelSpec, config: TrainingConfig, warehouse: Wareh
     train_rate = float(train[spec.target].mean()) if spec.is_classifier else None
     held = holdout_metrics(spec, holdout, pred, train_rate)
     registry = model_registry.registry()
+    # The operating point's choice (rug model): the weight of positive rows and the recall it reached on the
+    # training window's own last day (quant.models.train.positive_weight).
+    operating = {k: booster.attr(k) for k in ("positive_weight", "operating_point_recall") if booster.attr(k)}
     version = registry.register(
-        spec.name, booster, list(spec.features), metrics=held, training_window=window.describe(),
+        spec.name, booster, list(spec.features), metrics=held, training_window=window.describe(), **operating,
         training_rows=len(train), holdout_rows=len(holdout), target=spec.target, params=spec.xgb_params(),
         rounds=spec.rounds, data_fingerprint=data_fingerprint(train, [*spec.features, spec.target]),
         code_version=code_version(), reference_window="holdout",
@@ -93,6 +96,7 @@ def train_and_register(spec: ModelSpec, config: TrainingConfig, warehouse: Wareh
         "version": version, "champion": str(registry.champion(spec.name)), "training_rows": len(train),
         "holdout_rows": len(holdout), **{f"holdout_{k}": float(v) for k, v in held.items()},
         "window": dg.MetadataValue.json(window.describe()), "registry_dir": str(registry.root / spec.name / version),
+        **{k: float(v) for k, v in operating.items()},
     })
 
 

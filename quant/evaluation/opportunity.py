@@ -12,10 +12,10 @@ import pandas as pd
 
 from quant.evaluation import baselines, metrics
 from quant.evaluation.backtest import backtest, buy_and_hold_new_pools
-from quant.evaluation.walk_forward import ENTER_MOON, ENTER_RUG, EvalConfig
+from quant.evaluation.walk_forward import EvalConfig
 from quant.models.datasets import Window, walk_forward
 from quant.models.sequence import SequenceConfig, opportunity_target, predict_frame, train_sequence_model
-from quant.models.specs import MOON, RUG
+from quant.models.specs import ENTER_MOON, ENTER_RUG, MOON, RUG
 from quant.models.train import predict, train_booster
 
 ENTER_OPPORTUNITY = 0.5

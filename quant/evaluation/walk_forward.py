@@ -12,11 +12,8 @@ import pandas as pd
 from quant.evaluation import baselines, metrics
 from quant.evaluation.backtest import BacktestConfig, backtest, buy_and_hold_new_pools
 from quant.models.datasets import Window, walk_forward
-from quant.models.specs import MOON, RUG, SLIPPAGE, ModelSpec
+from quant.models.specs import ENTER_MOON, ENTER_RUG, MOON, RUG, RUG_RECALL_GOAL, SLIPPAGE, ModelSpec
 from quant.models.train import predict, train_booster
-
-ENTER_MOON, ENTER_RUG = 0.7, 0.3  # the strategy: enter when P(moon) > 0.7 and P(rug) < 0.3
-RUG_RECALL_GOAL = 0.8
 
 
 @dataclass(frozen=True)

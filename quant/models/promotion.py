@@ -31,8 +31,16 @@ class Decision:
 
 
 def score(spec: ModelSpec, loaded: LoadedModel, holdout: pd.DataFrame) -> tuple[str, float]:
-    """The promotion metric, oriented so higher is better: ROC-AUC, or minus the slippage MAE."""
+    """The promotion metric, oriented so higher is better: ROC-AUC, or minus the slippage MAE. A model with an
+    operating point (the rug model) is judged on it first: 1 + ROC-AUC when its recall at the threshold meets
+    the goal on the held-out rows, ROC-AUC alone when not; so a challenger that meets the goal replaces a
+    champion that does not, and between two that both meet it (or both miss) ROC-AUC decides."""
     pred = predict(loaded.booster, holdout, loaded.features)
+    if spec.is_classifier and spec.operating_point is not None:
+        point, y = spec.operating_point, holdout[spec.target].to_numpy() > 0
+        recall = float(((pred >= point.threshold) & y).sum() / max(y.sum(), 1))
+        return (f"recall_at_{point.threshold:g}>={point.recall:g}_then_roc_auc",
+                float(recall >= point.recall) + roc_auc(holdout[spec.target], pred))
     if spec.is_classifier:
         return "roc_auc", roc_auc(holdout[spec.target], pred)
     realised = holdout.cp_estimate + pred

@@ -3,7 +3,10 @@
 Chosen before looking at any held-out day and not tuned on one. The rug model weights rug rows by the
 training set's class ratio: the strategy uses P(rug) as a filter where a missed rug costs far more than a
 skipped trade, so its score is a balanced risk score, not a calibrated probability (its Brier score and
-calibration table show exactly how far from one it is).
+calibration table show exactly how far from one it is). It also has an operating point: the strategy
+skips a pool at P(rug) >= 0.3 and wants at least 80% of rugs skipped, so each fit picks the weight of rug
+rows (a multiple of the class ratio) that reaches that recall on the last day of its own training window
+(quant.models.train); held-out days never take part.
 """
 
 from __future__ import annotations
@@ -24,6 +27,20 @@ BASE_PARAMS = {
 }
 
 
+ENTER_MOON, ENTER_RUG = 0.7, 0.3  # the strategy: enter when P(moon) > 0.7 and P(rug) < 0.3
+RUG_RECALL_GOAL = 0.8
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Recall of at least `recall` at score >= `threshold`, chosen in-sample among `weights` (multiples of
+    the class-ratio weight of positive rows, smallest first)."""
+
+    threshold: float
+    recall: float
+    weights: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -33,6 +50,7 @@ class ModelSpec:
     rounds: int = 300
     balance_classes: bool = False
     params: dict = field(default_factory=dict)
+    operating_point: OperatingPoint | None = None
 
     @property
     def is_classifier(self) -> bool:
@@ -44,7 +62,8 @@ class ModelSpec:
 
 
 MOON = ModelSpec("moon_model", "will_moon", FEATURES, "binary:logistic")
-RUG = ModelSpec("rug_model", "will_rug", FEATURES, "binary:logistic", balance_classes=True)
+RUG = ModelSpec("rug_model", "will_rug", FEATURES, "binary:logistic", balance_classes=True,
+                operating_point=OperatingPoint(ENTER_RUG, RUG_RECALL_GOAL))
 # The slippage model learns the correction to the constant-product estimate made from the last snapshot's
 # reserves; its prediction is that estimate plus the correction.
 SLIPPAGE = ModelSpec("slippage_model", "slippage_residual", SLIPPAGE_FEATURES, "reg:absoluteerror")

@@ -17,21 +17,63 @@ REFERENCE_BINS = 10
 _QUANT_DIR = Path(__file__).resolve().parents[1]
 
 
+# Between the rows a weight is fitted on and the day it is judged on: longer than the label horizon (ten
+# one-minute snapshots), so no label of the one overlaps the other's prices.
+VALIDATION_PURGE = pd.Timedelta(minutes=30)
+
+
 def train_booster(spec: ModelSpec, frame: pd.DataFrame) -> xgb.Booster:
-    """Fit `spec` on the rows of `frame` (its features and target; no nulls in the target)."""
+    """Fit `spec` on the rows of `frame` (its features and target; no nulls in the target). With an operating
+    point, the weight of positive rows is chosen first on the frame's own last day (`positive_weight`), and
+    the booster records it and the recall it reached there as attributes."""
     y = frame[spec.target].to_numpy(np.float64)
     if np.isnan(y).any():
         raise ValueError(f"{spec.name}: {int(np.isnan(y).sum())} null targets in the training frame")
     if len(y) == 0:
         raise ValueError(f"{spec.name}: empty training frame")
+    if spec.operating_point is None:
+        return fit_weighted(spec, frame, 1.0)
+    multiple, recall = positive_weight(spec, frame)
+    booster = fit_weighted(spec, frame, multiple)
+    booster.set_attr(positive_weight=f"{multiple:g}", operating_point_recall=f"{recall:.6f}")
+    return booster
+
+
+def fit_weighted(spec: ModelSpec, frame: pd.DataFrame, multiple: float) -> xgb.Booster:
+    """Fit with positive rows weighted `multiple` times the class ratio (when the spec balances classes)."""
+    y = frame[spec.target].to_numpy(np.float64)
     weight = None
     if spec.balance_classes:
         pos = y.sum()
         if pos == 0 or pos == len(y):
             raise ValueError(f"{spec.name}: training frame has a single class ({int(pos)} of {len(y)} positive)")
-        weight = np.where(y > 0, (len(y) - pos) / pos, 1.0)
+        weight = np.where(y > 0, multiple * (len(y) - pos) / pos, 1.0)
     dtrain = xgb.DMatrix(matrix(frame, spec.features), label=y, weight=weight, feature_names=list(spec.features))
     return xgb.train(spec.xgb_params(), dtrain, num_boost_round=spec.rounds)
+
+
+def positive_weight(spec: ModelSpec, frame: pd.DataFrame) -> tuple[float, float]:
+    """(The smallest weight multiple of `spec.operating_point` whose fit on the frame before its last day
+    reaches the recall goal on that day with 95% confidence, the recall it reached). The largest when none
+    does; 1.0 with NaN when the frame is too short to hold a day out or that day has no positive row.
+
+    Confidence, because one day's recall is a noisy estimate of the next day's: a rug makes ~10 positive
+    snapshots of one pool, so the sample is the day's positive pools, not its rows, and the one-sided 95%
+    lower bound of the recall (normal approximation over those pools) must reach the goal."""
+    point = spec.operating_point
+    last_day = frame.ts.max().floor("D")
+    fit_rows, check = frame[frame.ts < last_day - VALIDATION_PURGE], frame[frame.ts >= last_day]
+    y = check[spec.target].to_numpy(np.float64)
+    if len(fit_rows) == 0 or y.sum() == 0 or fit_rows[spec.target].nunique() < 2:
+        return 1.0, float("nan")
+    events = check.loc[y > 0, "pool_id"].nunique()
+    recall = float("nan")
+    for multiple in point.weights:
+        score = predict(fit_weighted(spec, fit_rows, multiple), check, spec.features)
+        recall = float(((score >= point.threshold) & (y > 0)).sum() / y.sum())
+        if recall - 1.645 * np.sqrt(recall * (1 - recall) / events) >= point.recall:
+            return multiple, recall
+    return point.weights[-1], recall
 
 
 def predict(booster: xgb.Booster, frame: pd.DataFrame, features: tuple[str, ...] | list[str]) -> np.ndarray:

@@ -18,7 +18,7 @@ from quant.features import batch_features
 from quant.labels import build_labels
 from quant.models.datasets import Window, cadence, cp_slippage, holdout_window, slippage_table
 from quant.models.specs import MOON, RUG, SLIPPAGE
-from quant.models.train import train_booster
+from quant.models.train import VALIDATION_PURGE, fit_weighted, positive_weight, predict, train_booster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,3 +138,30 @@ def test_no_model_input_reads_the_hidden_truth():
                ROOT / "assets/features.py", ROOT / "assets/models.py"]
     offenders = [str(p.relative_to(ROOT)) for p in sources if "truth" in p.read_text()]
     assert offenders == []
+
+
+def test_the_rug_models_weight_is_chosen_on_its_own_training_windows_last_day(data):
+    """The operating point: the smallest weight whose fit on the window before its last day reaches the
+    recall goal there with 95% confidence (or the largest tried). Only the training window takes part: the
+    held-out day can be anything without changing the choice."""
+    d, _, window = data
+    train = window.train(d)
+    multiple, recall = positive_weight(RUG, train)
+    point = RUG.operating_point
+    assert multiple in point.weights
+    last_day = train.ts.max().floor("D")
+    check, fit_rows = train[train.ts >= last_day], train[train.ts < last_day - VALIDATION_PURGE]
+    score = predict(fit_weighted(RUG, fit_rows, multiple), check, RUG.features)
+    y = check.will_rug.to_numpy() > 0
+    assert recall == pytest.approx(((score >= point.threshold) & y).sum() / y.sum())
+    events = check.loc[y, "pool_id"].nunique()
+    bound = recall - 1.645 * np.sqrt(recall * (1 - recall) / events)
+    assert bound >= point.recall or multiple == point.weights[-1]
+    for smaller in point.weights[:point.weights.index(multiple)]:  # every smaller weight fell short
+        s = predict(fit_weighted(RUG, fit_rows, smaller), check, RUG.features)
+        r = ((s >= point.threshold) & y).sum() / y.sum()
+        assert r - 1.645 * np.sqrt(r * (1 - r) / events) < point.recall
+    booster = train_booster(RUG, train)
+    assert booster.attr("positive_weight") == f"{multiple:g}"
+    noisy_test = window.test(d).assign(will_rug=1.0)  # whatever the held-out day holds
+    assert positive_weight(RUG, pd.concat([train, noisy_test]).pipe(window.train)) == (multiple, recall)

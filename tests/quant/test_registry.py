@@ -12,8 +12,8 @@ import pytest
 import xgboost as xgb
 
 from quant.models import promotion
-from quant.models.specs import ModelSpec
-from quant.models.train import train_booster
+from quant.models.specs import ModelSpec, OperatingPoint
+from quant.models.train import fit_weighted, predict, train_booster
 from quant.registry import CHAMPION, Registry, RegistryError, main
 
 SPEC = ModelSpec("toy_model", "y", ("signal", "noise"), "binary:logistic", rounds=15)
@@ -203,3 +203,26 @@ def test_register_files_round_trip_dedupe_and_verification(reg, boosters):
     blobs, xm = reg.load_files(SPEC.name, xv)
     from quant.registry import kind
     assert kind(xm) == "xgboost" and list(blobs) == ["model.ubj"]
+
+
+def test_a_model_with_an_operating_point_is_judged_on_it_before_roc_auc(reg):
+    """The rug model's rule: a challenger that reaches the recall goal at the threshold on the held-out rows
+    replaces a champion that does not, whatever their ROC-AUC; the reverse is refused."""
+    spec = ModelSpec("toy_model", "y", ("signal", "noise"), "binary:logistic", rounds=15, balance_classes=True,
+                     operating_point=OperatingPoint(threshold=0.5, recall=0.9))
+    frame, holdout = toy_frame(1), toy_frame(4)
+    plain, leaning = fit_weighted(spec, frame, 1.0), fit_weighted(spec, frame, 4.0)  # the second flags more
+
+    def recall(booster) -> float:
+        y = holdout.y.to_numpy() > 0
+        return float(((predict(booster, holdout, spec.features) >= 0.5) & y).sum() / y.sum())
+
+    assert recall(plain) < 0.9 <= recall(leaning)
+    v_plain, v_leaning = register(reg, plain), register(reg, leaning)
+    reg.promote(spec.name, v_plain, "first")
+    up = promotion.decide(reg, spec, v_leaning, holdout, margin=0.01)
+    assert up.promote and up.metric == "recall_at_0.5>=0.9_then_roc_auc"
+    assert 1 <= up.challenger_score < 2 and 0 <= up.champion_score < 1
+    promotion.apply(reg, up)
+    down = promotion.decide(reg, spec, v_plain, holdout, margin=0.01)
+    assert not down.promote and reg.champion(spec.name) == v_leaning
