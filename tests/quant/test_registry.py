@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from quant.evaluation.metrics import roc_auc
 from quant.models import promotion
 from quant.models.specs import ModelSpec, OperatingPoint
 from quant.models.train import fit_weighted, predict, train_booster
@@ -222,7 +223,8 @@ def test_a_model_with_an_operating_point_is_judged_on_it_before_roc_auc(reg):
     reg.promote(spec.name, v_plain, "first")
     up = promotion.decide(reg, spec, v_leaning, holdout, margin=0.01)
     assert up.promote and up.metric == "recall_at_0.5>=0.9_then_roc_auc"
-    assert 1 <= up.challenger_score < 2 and 0 <= up.champion_score < 1
+    auc = {b: roc_auc(holdout.y, predict(b, holdout, spec.features)) for b in (plain, leaning)}
+    assert up.challenger_score == pytest.approx(1 + auc[leaning]) and up.champion_score == pytest.approx(auc[plain])
     promotion.apply(reg, up)
     down = promotion.decide(reg, spec, v_plain, holdout, margin=0.01)
     assert not down.promote and reg.champion(spec.name) == v_leaning
