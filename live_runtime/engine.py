@@ -153,8 +153,7 @@ class Engine:
             if e[1] == SWAP:
                 feats.add_swap(slot, e[4], e[5], e[6])
                 continue
-            if e[0] - feats.snapshot_ts[slot, -1] > self.idle_us and feats.snapshots_seen[slot]:
-                self._restart_pool(slot)
+            self._restart_if_idle(slot, e[0])
             feats.add_snapshot(slot, e[0], e[4], e[5], e[6], e[7], e[8], e[9])
             if e[3] not in self.pools:
                 self.pools[e[3]] = PoolState(e[11], e[5], e[6], e[12], e[13])
@@ -196,14 +195,18 @@ class Engine:
             if pool is not None:
                 pool.base_reserve, pool.quote_reserve = e[7], e[8]
             return
-        if e[0] - feats.snapshot_ts[slot, -1] > self.idle_us and feats.snapshots_seen[slot]:
-            self._restart_pool(slot)
+        self._restart_if_idle(slot, e[0])
         feats.add_snapshot(slot, e[0], e[4], e[5], e[6], e[7], e[8], e[9])
         if pool is None:
             self.pools[e[3]] = PoolState(e[11], e[5], e[6], e[12], e[13])
             self.quote_symbol[e[3]] = e[10]
         else:
             pool.base_reserve, pool.quote_reserve = e[5], e[6]
+
+    def _restart_if_idle(self, slot: int, ts_us: int) -> None:
+        feats = self.features
+        if ts_us - feats.snapshot_ts[slot, -1] > self.idle_us and feats.snapshots_seen[slot]:
+            self._restart_pool(slot)
 
     def _restart_pool(self, slot: int) -> None:
         """A pool back after more than `idle_pool_h` without a snapshot: its window starts afresh, and the
