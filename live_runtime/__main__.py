@@ -103,7 +103,7 @@ def cmd_run(args) -> None:
             stop.wait()
     except KeyboardInterrupt:
         stop.set()
-        engine.commit()
+        engine.commit(learners=True)
     if server is not None:
         server.should_exit = True
 

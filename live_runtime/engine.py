@@ -68,6 +68,17 @@ class Engine:
         for fill in resume.fills:
             self.broker.apply(fill)
         self.risk.restore(resume.checkpoint.get("risk", {}))
+        # What the runtime learned online, as of the checkpoint it resumes from: warm, not young, after a restart.
+        self._learners_at: dict[str, int] = dict(resume.checkpoint.get("learners_at", {}))
+        for name, learner in self.learners.items():
+            state = self.journal.load_state(f"learner-{name}", self._learners_at.get(name, -1))
+            if state is not None:
+                learner.restore(state)
+        self._saved_seen = {name: learner.seen for name, learner in self.learners.items()}
+        self._learners_saved_t = time.monotonic()
+        self.voter_accuracy.update(resume.checkpoint.get("voter_accuracy", {}))
+        for model, state in resume.checkpoint.get("error_detectors", {}).items():
+            vars(self.error_detectors[model]).update(state)
         self.processed = 0
         self.latency_ms: deque[np.ndarray] = deque(maxlen=20_000)  # the newest batches' event latencies
         self.lock = threading.Lock()
@@ -123,7 +134,7 @@ class Engine:
             if done and not len(self.orderer):
                 break
         self.resolve_outcomes()
-        self.commit()
+        self.commit(learners=True)
 
     def step(self, events: list[tuple], arrival_ns: int) -> None:
         """One micro-batch, in market-time order. A pool with more snapshots in it than the online features
@@ -492,11 +503,25 @@ class Engine:
                         "reason": decision["reasons"][0] if decision.get("reasons") else "consensus"})
         self._fills_pending = True
 
-    def commit(self) -> None:
+    def commit(self, learners: bool | None = None) -> None:
+        """A journal segment and its checkpoint. The online learners are saved with it (before the checkpoint
+        that names them) at most every `journal_flush_s`, or when `learners` says so: a fill's commit comes
+        at once and often, and a learner restored a few seconds behind its checkpoint has only missed the
+        outcomes in between (it is never ahead)."""
         equity = self.broker.equity(self.pools)
+        now = time.monotonic()
+        if learners if learners is not None else now - self._learners_saved_t >= self.cfg.journal_flush_s:
+            self._learners_saved_t = now
+            for name, learner in self.learners.items():
+                if learner.seen != self._saved_seen[name]:  # unchanged since its last save: that file holds
+                    self.journal.save_state(f"learner-{name}", self.position, learner.state())
+                    self._saved_seen[name], self._learners_at[name] = learner.seen, self.position
+        detectors = {m: {k: d.__dict__[k] for k in ("n", "mean", "cum", "min_cum")}
+                     for m, d in self.error_detectors.items()}
         self.journal.commit({"position": self.position, "cash": self.broker.cash, "equity": equity,
                              "risk_state": str(self.risk.state), "risk": self.risk.persisted(),
-                             "versions": self.watcher.current.versions},
+                             "versions": self.watcher.current.versions, "voter_accuracy": dict(self.voter_accuracy),
+                             "error_detectors": detectors, "learners_at": dict(self._learners_at)},
                             self.last_ts)
         self._fills_pending = False
         self._last_commit = time.monotonic()

@@ -85,6 +85,26 @@ class Journal:
         self.rows_pending = 0
         return path
 
+    def save_state(self, name: str, position: int, arrays: dict[str, np.ndarray]) -> None:
+        """State that would take long to rebuild (the online learners), as of event `position`: one file,
+        replaced atomically, before the commit whose checkpoint names that position; a crash between the two
+        leaves a file the last checkpoint does not name, which `load_state` refuses."""
+        path = self.dir / f"{name}.npz"
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+        with open(tmp, "wb") as f:
+            np.savez(f, _position=np.array(position, np.int64), **arrays)
+        os.replace(tmp, path)
+
+    def load_state(self, name: str, position: int) -> dict[str, np.ndarray] | None:
+        """The saved state if it is the one saved at `position` (the checkpoint says which; None when the
+        file is missing or holds another position's state)."""
+        path = self.dir / f"{name}.npz"
+        if not path.exists():
+            return None
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+        return arrays if int(arrays.pop("_position")) == position else None
+
     # ---- reading -----------------------------------------------------------------------------------------
 
     def resume(self) -> Resume:

@@ -107,6 +107,24 @@ class OnlineLearner:
         self.coef = coef
         self.fits += 1
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything it knows, as arrays (for the journal: a restarted runtime picks the learner up warm)."""
+        return {"x": self.x, "y": self.y, "champion_p": self.champion_p, "mean": self.mean, "scale": self.scale,
+                "coef": np.zeros(0) if self.coef is None else self.coef,
+                "counts": np.array([self.seen, self.since_fit, self.fits, int(self.trusted)], np.int64),
+                "last_brier": np.array(self.last_brier if self.last_brier else [np.nan, np.nan])}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        if state["x"].shape != self.x.shape:
+            raise ValueError(f"learner state of shape {state['x'].shape}, this learner holds {self.x.shape}")
+        self.x, self.y, self.champion_p = state["x"].copy(), state["y"].copy(), state["champion_p"].copy()
+        self.mean, self.scale = state["mean"].copy(), state["scale"].copy()
+        self.coef = state["coef"].copy() if state["coef"].size else None
+        self.seen, self.since_fit, self.fits, trusted = (int(v) for v in state["counts"])
+        self.trusted = bool(trusted)
+        brier = state["last_brier"]
+        self.last_brier = None if np.isnan(brier).all() else (float(brier[0]), float(brier[1]))
+
     def describe(self) -> dict:
         return {"fits": self.fits, "examples": min(self.seen, self.memory), "trusted": self.trusted,
                 "last_brier": self.last_brier}

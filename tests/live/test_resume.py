@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from live_runtime.journal import Journal
@@ -67,3 +68,26 @@ def test_crash_and_restart_resume_without_repeating_or_losing_a_fill(live_root, 
     after = fills(crashed)
     assert after.order_id.is_unique
     pd.testing.assert_frame_equal(after.reset_index(drop=True), expected.reset_index(drop=True))
+
+
+def test_a_restart_picks_up_what_was_learned_online(live_root, stream_events, tmp_path):
+    """The online learners, the voters' weights and the error detectors come back as of the checkpoint the
+    runtime resumes from: warm, not young."""
+    from live_runtime.engine import Engine
+    from live_runtime.sources import TableStream
+    from tests.live.conftest import live_config
+
+    events, history = stream_events
+    cfg = live_config(live_root, tmp_path)
+    first = Engine(cfg, TableStream(events[:30_000], history))
+    first.warm_up()
+    first.run()
+    assert all(learner.fits > 0 for learner in first.learners.values())
+    again = Engine(cfg, TableStream(events, history, start_seq=first.position), journal=Journal(cfg.journal_dir))
+    assert again.position == first.position
+    for name, learner in first.learners.items():
+        ours, theirs = learner.state(), again.learners[name].state()
+        assert set(ours) == set(theirs) and all(np.array_equal(ours[k], theirs[k], equal_nan=True) for k in ours), name
+        assert again.learners[name].trusted == learner.trusted
+    assert again.voter_accuracy == first.voter_accuracy
+    assert all(vars(again.error_detectors[m]) == vars(d) for m, d in first.error_detectors.items())
