@@ -26,14 +26,18 @@ TAIL = 16  # rows at the end of the window where rolling outputs are computed (s
 EXTRA = TAIL - 1
 
 
+def _last_rows(x: np.ndarray, need: int) -> np.ndarray:
+    """x's last `need` rows (along axis 1), NaN-padded on the left where x holds fewer."""
+    if need > x.shape[1]:
+        return np.concatenate([np.full((x.shape[0], need - x.shape[1]), np.nan), x], axis=1)
+    return x[:, -need:]
+
+
 def _windows(x: np.ndarray, n: int, tail: int) -> np.ndarray:
     """[B, tail, n], contiguous: element [b, i] holds the n values of x[b] ending at row W-tail+i, oldest first,
     NaN before the first row. A contiguous copy, because reducing a strided window view costs more than
     making it."""
-    need = tail + n - 1
-    if need > x.shape[1]:
-        x = np.concatenate([np.full((x.shape[0], need - x.shape[1]), np.nan), x], axis=1)
-    x = x[:, -need:]
+    x = _last_rows(x, tail + n - 1)
     return np.stack([x[:, j:j + tail] for j in range(n)], axis=2)
 
 
@@ -71,8 +75,7 @@ class ArrayPrimitives:
         """Counts and sums of the present values in the windows, as differences of running sums (a handful
         of calls for any n; the float sums agree with a direct sum to ~1e-16 of the window's magnitude)."""
         need = self.tail + n - 1
-        x = x[:, -need:] if need <= x.shape[1] else np.concatenate(
-            [np.full((x.shape[0], need - x.shape[1]), np.nan), x], axis=1)
+        x = _last_rows(x, need)
         missing = np.isnan(x)
         running = np.zeros((2, x.shape[0], need + 1))
         np.cumsum(~missing, axis=1, out=running[0, :, 1:])
@@ -92,13 +95,11 @@ class ArrayPrimitives:
         if n >= x.shape[1]:  # the window is all the history held: a running max, fmax skipping NaN
             return np.fmax.accumulate(x, axis=1)
         tail = self.tail
-        if n < tail:
+        if n < tail or tail < 2:
             return self._padded(np.fmax.reduce(_windows(x, n, tail), axis=2))
         # Long windows ending at the last `tail` rows share their middle: window i is the left block from row
         # i on, the shared core, and the right block up to row i (a reverse and a forward running max).
-        need = tail + n - 1
-        x = x[:, -need:] if need <= x.shape[1] else np.concatenate(
-            [np.full((x.shape[0], need - x.shape[1]), np.nan), x], axis=1)
+        x = _last_rows(x, tail + n - 1)
         out = np.fmax.reduce(x[:, tail - 1:n], axis=1)[:, None].repeat(tail, axis=1)
         out[:, :-1] = np.fmax(out[:, :-1], np.fmax.accumulate(x[:, tail - 2::-1], axis=1)[:, ::-1])
         out[:, 1:] = np.fmax(out[:, 1:], np.fmax.accumulate(x[:, n:], axis=1))

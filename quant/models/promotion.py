@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant.evaluation.metrics import roc_auc
+from quant.evaluation.metrics import recall_at, roc_auc
 from quant.models.specs import ModelSpec
 from quant.models.train import predict
 from quant.registry import LoadedModel, Registry, RegistryError
@@ -37,10 +37,9 @@ def score(spec: ModelSpec, loaded: LoadedModel, holdout: pd.DataFrame) -> tuple[
     champion that does not, and between two that both meet it (or both miss) ROC-AUC decides."""
     pred = predict(loaded.booster, holdout, loaded.features)
     if spec.is_classifier and spec.operating_point is not None:
-        point, y = spec.operating_point, holdout[spec.target].to_numpy() > 0
-        recall = float(((pred >= point.threshold) & y).sum() / max(y.sum(), 1))
+        point, y = spec.operating_point, holdout[spec.target]
         return (f"recall_at_{point.threshold:g}>={point.recall:g}_then_roc_auc",
-                float(recall >= point.recall) + roc_auc(holdout[spec.target], pred))
+                float(recall_at(y, pred, point.threshold) >= point.recall) + roc_auc(y, pred))
     if spec.is_classifier:
         return "roc_auc", roc_auc(holdout[spec.target], pred)
     realised = holdout.cp_estimate + pred

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from quant.evaluation.metrics import recall_at
 from quant.models.specs import ModelSpec
 
 REFERENCE_BINS = 10
@@ -69,8 +70,7 @@ def positive_weight(spec: ModelSpec, frame: pd.DataFrame) -> tuple[float, float]
     events = check.loc[y > 0, "pool_id"].nunique()
     recall = float("nan")
     for multiple in point.weights:
-        score = predict(fit_weighted(spec, fit_rows, multiple), check, spec.features)
-        recall = float(((score >= point.threshold) & (y > 0)).sum() / y.sum())
+        recall = recall_at(y, predict(fit_weighted(spec, fit_rows, multiple), check, spec.features), point.threshold)
         if recall - 1.645 * np.sqrt(recall * (1 - recall) / events) >= point.recall:
             return multiple, recall
     return point.weights[-1], recall

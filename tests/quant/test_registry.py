@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from quant.evaluation.metrics import roc_auc
+from quant.evaluation.metrics import recall_at, roc_auc
 from quant.models import promotion
 from quant.models.specs import ModelSpec, OperatingPoint
 from quant.models.train import fit_weighted, predict, train_booster
@@ -215,8 +215,7 @@ def test_a_model_with_an_operating_point_is_judged_on_it_before_roc_auc(reg):
     plain, leaning = fit_weighted(spec, frame, 1.0), fit_weighted(spec, frame, 4.0)  # the second flags more
 
     def recall(booster) -> float:
-        y = holdout.y.to_numpy() > 0
-        return float(((predict(booster, holdout, spec.features) >= 0.5) & y).sum() / y.sum())
+        return recall_at(holdout.y, predict(booster, holdout, spec.features), 0.5)
 
     assert recall(plain) < 0.9 <= recall(leaning)
     v_plain, v_leaning = register(reg, plain), register(reg, leaning)
