@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestration.environment import CELERY_YAML
 from tests.chroma_server import _free_port, running_server
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CELERY_YAML = REPO / "orchestration" / "instance" / "prod" / "celery.yaml"
 
 
 def pg_bindir() -> Path | None:
@@ -99,12 +99,12 @@ def running_redis(path: Path) -> Iterator[int]:
 class Worker:
     """One Celery worker (one process running steps), started by the dagster-celery CLI in its own session."""
 
-    def __init__(self, name: str, env: dict[str, str], log: Path):
+    def __init__(self, name: str, env: dict[str, str], log: Path, config: Path = CELERY_YAML):
         self.name = name
         self.log = log
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
-                [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(CELERY_YAML),
+                [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(config),
                  "-n", name, "-i", "orchestration.definitions", "--loglevel", "WARNING", "--", "--concurrency=1"],
                 env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -3,7 +3,8 @@ loopback; two Celery workers; the retrain job of the small world (QUANT_WORLD=sm
 gives the same champions, model files and evaluation figures as under LOCAL with the same seed, and the
 funding graph's documents go to the Chroma server. Then a worker is stopped in the middle of a run (the run
 finishes on the other), and the process running a step is killed (the run fails naming the step, nothing is
-half-written, and re-executing it from the failure gives the same result). Skipped, with the reason, where
+half-written, and re-executing it from the failure gives the same result), and every process of a worker is
+killed at once, as when its machine is lost (another worker runs the step and the run succeeds). Skipped, with the reason, where
 PostgreSQL or Redis is not installed (`make prod-services` installs them)."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from celery import Celery
 
 from quant.models.specs import SPECS
@@ -29,7 +31,7 @@ from quant.registry import Registry
 from quant.vector_store import FUNDING, VectorStore
 from resources import ParquetWarehouse, Warehouse
 from tests.chroma_server import running_chroma
-from tests.prod.services import REPO, Worker, missing_servers, running_postgres, running_redis
+from tests.prod.services import CELERY_YAML, REPO, Worker, missing_servers, running_postgres, running_redis
 
 # The world both profiles run: the small one (three days) in `make test`; `QUANT_PROD_WORLD=default` runs the
 # default world (eight days), as `make prod-test-default` does.
@@ -44,6 +46,9 @@ TABLES = ["pool_features", "pool_labels", "pool_snapshots", "swaps"]
 # test), which differs between a DuckDB file and Parquet files. The data itself is compared to 1e-12 below,
 # and so are the floats of the manifests (a reference histogram's edge is a quantile of those features).
 NOT_COMPARED = {"created_at", "code_version", "data_fingerprint"}
+# The workers' Redis visibility timeout: a lost worker's step goes to another after it. The deployed file's
+# (two hours) is shortened so that the test need not wait; it stays longer than any step of the world here.
+VISIBILITY_S = {"small": 45, "default": 300}[WORLD]
 
 
 def differences(ours, theirs, path: str = "") -> list[str]:
@@ -82,7 +87,11 @@ def start_job(env: dict[str, str], *args: str) -> subprocess.Popen:
 
 
 def finish(proc: subprocess.Popen) -> dict:
-    out, err = proc.communicate(timeout=400 if WORLD == "small" else 3000)
+    try:
+        out, err = proc.communicate(timeout=400 if WORLD == "small" else 3000)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # a run left waiting must not outlive the test
+        raise
     assert proc.returncode == 0, f"runner exited {proc.returncode}: {err[-4000:]}"
     return {what: {**result, "log_tail": err[-3000:]} for what, result in json.loads(out.strip().splitlines()[-1]).items()}
 
@@ -95,11 +104,22 @@ def registry_state(data: Path) -> dict:
                              for v in registry.versions(m)}} for m in SPECS}
 
 
+def worker_config(tmp: Path) -> Path:
+    """The deployed Celery file with the visibility timeout shortened, and swept for every second."""
+    config = yaml.safe_load(CELERY_YAML.read_text())
+    config["execution"]["config"]["config_source"]["broker_transport_options"].update(
+        visibility_timeout=VISIBILITY_S, unacked_restore_interval=1)
+    path = tmp / "celery.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @dataclass
 class Prod:
     env: dict[str, str]
     app: Celery
     workers: list[Worker]
+    worker_config: Path
     first: dict | None = None  # the first retrain run's result
     funding: dict | None = None  # the funding graph's tables and documents
 
@@ -109,6 +129,12 @@ class Prod:
 
     def nodes(self) -> list[str]:
         return [name for reply in self.app.control.ping(timeout=1.0) for name in reply]
+
+    def wait_for(self, workers: list[Worker]) -> None:
+        deadline = time.monotonic() + 120
+        while not all(w.node(self.nodes()) for w in workers):
+            assert all(w.proc.poll() is None for w in workers), [w.log.read_text()[-2000:] for w in workers]
+            assert time.monotonic() < deadline, "the Celery workers did not answer a ping in 120 s"
 
     def running(self) -> list[tuple[str, str, int]]:
         """(step, worker, pid of the process running it) of every step running on a live worker. The reply
@@ -171,13 +197,11 @@ def prod(servers, tmp_path_factory, local, worlds):
         env = profile_env(tmp, "PROD", worlds, **pg.env(), CELERY_BROKER_URL=f"{broker}/0", CELERY_RESULT_BACKEND=f"{broker}/1",
                           CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(chroma),
                           QUANT_WAREHOUSE_DIR=str(tmp / "parquet-warehouse"))
-        workers = [Worker(name, env, tmp / f"{name}.log") for name in ("w1", "w2")]
+        config = worker_config(tmp)
+        workers = [Worker(name, env, tmp / f"{name}.log", config) for name in ("w1", "w2")]
         try:
-            prod = Prod(env, Celery(broker=f"{broker}/0", backend=f"{broker}/1"), workers)
-            deadline = time.monotonic() + 120
-            while not all(w.node(prod.nodes()) for w in workers):
-                assert all(w.proc.poll() is None for w in workers), [w.log.read_text()[-2000:] for w in workers]
-                assert time.monotonic() < deadline, "the Celery workers did not answer a ping in 120 s"
+            prod = Prod(env, Celery(broker=f"{broker}/0", backend=f"{broker}/1"), workers, config)
+            prod.wait_for(workers)
             done = run_job(env, "prepare", "retrain", "funding")
             prod.first, prod.funding = done["retrain"], done["funding"]
             yield prod
@@ -257,6 +281,25 @@ def test_a_killed_step_fails_the_run_clearly_and_a_retry_completes_it(local, pro
     assert retry["success"], json.dumps(retry)[:6000]
     assert not differences(retry["evaluation"], local["result"]["evaluation"])
     assert registry_state(data) == registry
+
+
+def test_a_lost_worker_machine_leaves_its_step_to_another(local, prod, tmp_path):
+    spare = Worker("w3", prod.env, tmp_path / "w3.log", prod.worker_config)
+    prod.workers.append(spare)
+    prod.wait_for([w for w in prod.workers if w.proc.poll() is None])
+    proc = start_job(prod.env, "retrain")
+    node, _ = wait_for_step(prod, proc, "pool_features")
+    # every process of the worker running it dies at once, as when its machine is lost: no warm stop, no
+    # WorkerLostError from a surviving parent; its task was taken but never acknowledged
+    lost = next(w for w in prod.workers if w.node([node]))
+    lost.stop()
+    survivor = next(w for w in prod.workers if w is not lost and w.proc.poll() is None).node(prod.nodes())
+    result = finish(proc)["retrain"]
+    assert result["success"], result
+    # the survivor ran the lost step again once the visibility timeout passed, then every step after it
+    assert {result["workers"][s] for s in ["pool_features", *SPECS, "model_evaluation", "model_promotion"]} == {survivor}
+    assert not differences(result["evaluation"], local["result"]["evaluation"])
+    assert not differences(registry_state(Path(prod.env["QUANT_DATA_DIR"])), local["registry"])  # no new version
 
 
 def wait_for_step(prod: Prod, proc: subprocess.Popen, step: str) -> tuple[str, int]:
