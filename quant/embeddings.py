@@ -17,6 +17,9 @@ import polars as pl
 TEXT_DIM = 384
 # (profile column, transform, scale, weight). log: log1p(x) / log1p(scale), clipped to [0, 1.5]; share: as is;
 # signed: x / scale clipped to [-1, 1]. Missing values (a wallet without round trips) take `fill`.
+# Specialization (PILLAR 1) counts twice, top share and number of categories, the latter at 1.5: at 0.5 smart
+# money's nearest neighbours were its copiers (same pools, same early entries, but spread over many
+# categories): precision@10 0.76/0.74/0.75 on the default worlds of seeds 7/11/23, 0.85/0.84/0.83 at 1.5.
 FEATURES = (
     ("trades_per_day", "log", 500.0, 1.0, 0.0),
     ("avg_stake", "log", 50.0, 1.0, 0.0),
@@ -24,7 +27,7 @@ FEATURES = (
     ("win_rate", "share", 1.0, 1.0, 0.5),
     ("profit_per_trade", "signed", 0.5, 1.0, 0.0),
     ("top_category_share", "share", 1.0, 1.0, 0.0),
-    ("categories", "log", 10.0, 0.5, 0.0),
+    ("categories", "log", 10.0, 1.5, 0.0),
     ("pools_per_trade", "share", 1.0, 1.0, 0.0),
     ("chase_after_loss", "share", 1.0, 1.0, 0.0),
     ("chase_excess", "signed", 0.5, 1.0, 0.0),
