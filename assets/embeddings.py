@@ -6,8 +6,8 @@ import polars as pl
 from pydantic import Field
 
 from assets.wallets import _window_views
-from quant.embedding_docs import connection_docs, identity_docs, position_docs, position_table
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, TRADES, SyncStats
+from quant.embedding_docs import connection_docs, identity_docs, position_docs, position_table, sentence_docs
+from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADES, SyncStats
 from resources import ChromaStore, Embedder, Warehouse
 
 OWNER = "team:wallets"
@@ -46,7 +46,8 @@ def _check(name: str) -> list[dg.AssetCheckSpec]:
           deps=["wallet_profiles", "wallet_scores", "funding_clusters", "funding_connections"],
           check_specs=_check(IDENTITY))
 def identity_tracking(warehouse: Warehouse, vector_store: ChromaStore, embedder: Embedder) -> dg.MaterializeResult:
-    """One document per profiled wallet (behaviour, verdict, ring), and its behavioural fingerprint."""
+    """One document per profiled wallet (behaviour, verdict, ring), its sentences one by one (what text
+    queries search), and its behavioural fingerprint."""
     with warehouse.get_connection() as con:
         profiles = con.sql("SELECT * FROM main.wallet_profiles").pl()
         scores = con.sql("SELECT * FROM main.wallet_scores").pl()
@@ -54,7 +55,8 @@ def identity_tracking(warehouse: Warehouse, vector_store: ChromaStore, embedder:
         connections = con.sql("SELECT source, target, kind FROM main.funding_connections").df()
     text, behaviour = identity_docs(profiles, scores, clusters, connections)
     store, embed = vector_store.store(), embedder.embedder()
-    stats = [store.sync(IDENTITY, text, embed), store.sync(BEHAVIOUR, behaviour)]
+    stats = [store.sync(IDENTITY, text, embed), store.sync(SENTENCES, sentence_docs(text), embed),
+             store.sync(BEHAVIOUR, behaviour)]
     return _result(stats, embed, len(text.ids), dg.AssetKey([*PREFIX, IDENTITY]))
 
 

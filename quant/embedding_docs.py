@@ -5,6 +5,9 @@ where it has one), so a text query finds wallets by what they did."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -16,6 +19,7 @@ from quant.scanner_rules import STAGE1, STAGE2, viral
 from quant.vector_store import Docs
 
 RING_RADIUS = 0.5  # fingerprint distance at which similarity to a ring member reaches exp(-1)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")  # "2.9 hours" and "1.01." inside a sentence do not end it
 
 
 def _pct(x) -> str:
@@ -132,6 +136,20 @@ def identity_docs(profiles: pl.DataFrame, scores: pl.DataFrame, clusters: pd.Dat
                       "ring_neighbour": bool(ring) or any(n in ring_of for n in neighbours.get(w, ()))})
     behaviour_docs = Docs(ids, texts, [{"wallet": m["wallet"], "chain": m["chain"]} for m in metas], addrs, vectors)
     return Docs(ids, texts, metas, addrs), behaviour_docs
+
+
+def sentences(text: str) -> list[str]:
+    return SENTENCE_END.split(text.strip())
+
+
+def sentence_docs(docs: Docs) -> Docs:
+    """One document per distinct sentence of `docs` (id: a hash of its text). A text query then meets the one
+    sentence that says what it asks, not a whole description averaged with figures every wallet has; the
+    search finds the descriptions holding it by their text. Distinct, because thousands of identical vectors
+    (a templated sentence) break an HNSW index: its search stops among them and misses nearer ones."""
+    distinct = sorted({s for text in docs.documents for s in sentences(text)})
+    return Docs([hashlib.sha256(s.encode()).hexdigest()[:24] for s in distinct], distinct,
+                [{"sentence": True} for _ in distinct], [[] for _ in distinct])
 
 
 def connection_docs(connections: pd.DataFrame, clusters: pd.DataFrame) -> Docs:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quant.vector_store import BEHAVIOUR, IDENTITY
+from quant.vector_store import BEHAVIOUR
 
 # Written from the archetypes' definitions, before any result was seen; not tuned on the evaluation.
 TEXT_QUERIES = {
@@ -46,7 +46,7 @@ def text_precision(search, truth: pd.DataFrame, k: int = 10) -> dict[str, dict]:
     arche = dict(zip(truth.address, truth.archetype, strict=True))
     out = {}
     for archetype, query in TEXT_QUERIES.items():
-        found = search._query(IDENTITY, search.embed([query])[0], k, None)
+        found = search.similar_identities(query, n=k)
         ids = list(found.id) if len(found) else []
         got = [arche.get(w) for w in ids]
         out[archetype] = {"query": query, "precision_at_k": round(float(np.mean([a == archetype for a in got])), 4)

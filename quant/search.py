@@ -10,7 +10,9 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, TRADES, VectorStore
+from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADES, VectorStore
+
+TIE = 1e-4  # sentence distances this close are the same sentence (a template filled alike), not a ranking
 
 
 def _frame(result: dict) -> pd.DataFrame:
@@ -42,17 +44,48 @@ class WalletSearch:
 
     def similar_identities(self, query: str | None = None, wallet: str | None = None, n: int = 10,
                            where: dict | None = None) -> pd.DataFrame:
-        """Wallets whose description matches `query`, or whose behavioural fingerprint is nearest `wallet`'s
-        (the wallet itself left out)."""
+        """Wallets with a sentence of their description nearest `query` (`matched` is that sentence), or whose
+        behavioural fingerprint is nearest `wallet`'s (the wallet itself left out)."""
         if (query is None) == (wallet is None):
             raise ValueError("give exactly one of query (text) or wallet (address)")
         if query is not None:
-            return self._query(IDENTITY, self.embed([query])[0], n, where)
+            return self._by_sentence(self.embed([query])[0], n, where)
         vector = self.fingerprint_of(wallet)
         if vector is None:
             raise KeyError(f"wallet {wallet} is not in {self.store.name(BEHAVIOUR)}")
         out = self._query(BEHAVIOUR, vector, n + 1, where)
         return out[out.id != wallet].head(n).reset_index(drop=True)
+
+    def _by_sentence(self, vector, n: int, where: dict | None) -> pd.DataFrame:
+        """The n identities whose best sentence is nearest `vector`; among identities whose best sentences are
+        equally near (one templated sentence, often), the nearer whole description first. Sentences are taken
+        nearest first, each with every identity (passing `where`) that holds it, until n identities are found
+        and the sentences as near as the one that completed them are taken too."""
+        identities = self.store.collection(IDENTITY)
+        found: dict[str, tuple] = {}
+        enough_at, fetch, start = None, 4 * n, 0
+        while True:
+            hits = self._query(SENTENCES, vector, fetch, None)
+            if hits.empty:
+                break
+            past_ties = False
+            for sentence, d in zip(hits.document[start:], hits.distance[start:], strict=True):
+                if enough_at is not None and d > enough_at + TIE:
+                    past_ties = True
+                    break
+                got = identities.get(where=where or None, where_document={"$contains": sentence},
+                                     include=["metadatas", "documents", "embeddings"])
+                for i, m, doc, v in zip(got["ids"], got["metadatas"], got["documents"], got["embeddings"], strict=True):
+                    if i not in found:  # cosine distance of unit vectors
+                        found[i] = (round(d / TIE), 1.0 - float(np.dot(v, vector)), d, m or {}, doc, sentence)
+                if enough_at is None and len(found) >= n:
+                    enough_at = d
+            if past_ties or len(hits) < fetch:
+                break
+            start, fetch = len(hits), fetch * 4
+        best = sorted(found.items(), key=lambda kv: kv[1][:2])[:n]
+        return pd.DataFrame([{"id": i, "distance": d, **m, "document": doc, "matched": sentence}
+                             for i, (_, _, d, m, doc, sentence) in best])
 
     def trade_patterns(self, query: str, n: int = 10, where: dict | None = None) -> pd.DataFrame:
         """Wallet-pool positions whose description matches `query` (filters on trade_type, success, ...)."""
@@ -131,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if "wallet" in table.columns and "id" in table.columns and (table.wallet == table.id).all():
         table = table.drop(columns="wallet")
+    if "matched" in table.columns:  # the sentence that matched says more than the description's opening
+        table["document"] = table.pop("matched")
     if "document" in table.columns:
         table["document"] = table.document.str.slice(0, 100)
     cols = [c for c in ("id", "distance", "classification", "risk_level", "trade_type", "pnl_pct", "wallet", "depth",

@@ -19,7 +19,8 @@ import numpy as np
 from quant.addresses import is_evm_address, is_solana_address
 
 IDENTITY, BEHAVIOUR, FUNDING, TRADES = "identity_tracking", "identity_behaviour", "funding_connections", "trade_history"
-COLLECTIONS = (IDENTITY, BEHAVIOUR, FUNDING, TRADES)
+SENTENCES = "identity_sentences"  # each identity description's sentences, for text queries (quant.search)
+COLLECTIONS = (IDENTITY, BEHAVIOUR, SENTENCES, FUNDING, TRADES)
 HASH_KEY = "content_hash"
 PAGE = 5000  # ids per get/delete/upsert call: under Chroma's max batch size (5461 on SQLite)
 

@@ -9,8 +9,9 @@ from assets.embedding_evaluation import BEHAVIOUR_CHECK, TEXT_CHECK, embedding_e
 from assets.embeddings import funding_connections, identity_tracking, trade_history
 from assets.market_data import market_assets
 from assets.wallets import funding_graph, wallet_profiles, wallet_scores
+from quant.embedding_docs import sentences as split
 from quant.search import WalletSearch
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, TRADES
+from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADES
 from resources import ChromaStore, Embedder
 from tests.chroma_server import chroma_server  # noqa: F401  (a fixture)
 from tests.conftest import SMALL_DAYS
@@ -49,12 +50,19 @@ def test_collections_built_then_incremental_and_evaluated(built):
     wallets = warehouse.query("SELECT count(*) AS n FROM wallet_profiles").n[0]
     connections = warehouse.query("SELECT count(*) AS n FROM funding_connections").n[0]
     identity = _metadata(result, IDENTITY)
-    assert identity["documents"] == wallets and identity["added"] == 2 * wallets and identity["refused"] == 0
+    store = resources["vector_store"].store()
+    sentences = store.stats()[SENTENCES]
+    # each distinct sentence of the descriptions once: what text queries search
+    described = {x for doc in store.collection(IDENTITY).get(include=["documents"])["documents"] for x in split(doc)}
+    assert set(store.collection(SENTENCES).get(include=["documents"])["documents"]) == described
+    assert sentences == len(described) < sum(len(split(d)) for d in store.collection(IDENTITY).get()["documents"])
+    assert identity["documents"] == wallets and identity["added"] == 2 * wallets + sentences
+    assert identity["refused"] == 0
     assert _metadata(result, FUNDING)["added"] == connections
     trades = _metadata(result, TRADES)
     assert trades["added"] == trades["documents"] > wallets
-    store = resources["vector_store"].store()
-    assert store.stats() == {IDENTITY: wallets, BEHAVIOUR: wallets, FUNDING: connections, TRADES: trades["documents"]}
+    assert store.stats() == {IDENTITY: wallets, BEHAVIOUR: wallets, SENTENCES: sentences, FUNDING: connections,
+                             TRADES: trades["documents"]}
 
     again = dg.materialize(EMBEDDING_ASSETS, resources=resources)
     for key in (IDENTITY, FUNDING, TRADES):
@@ -96,8 +104,8 @@ def test_assets_and_queries_against_a_chroma_server(built, chroma_server):  # no
     result = dg.materialize([identity_tracking, funding_connections], resources=server)
     assert result.success
     wallets = resources["warehouse"].query("SELECT count(*) AS n FROM wallet_profiles").n[0]
-    assert _metadata(result, IDENTITY)["added"] == 2 * wallets
     store = server["vector_store"].store()
+    assert _metadata(result, IDENTITY)["added"] == 2 * wallets + store.stats()[SENTENCES]
     assert store.stats()[IDENTITY] == wallets
     local = WalletSearch(resources["vector_store"].store(), resources["embedder"].embedder())
     remote = WalletSearch(store, server["embedder"].embedder())

@@ -9,10 +9,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from quant.embedding_docs import sentence_docs
 from quant.embeddings import FINGERPRINT_DIM, HashingEmbedder, TextEmbedder, fingerprint
 from quant.search import WalletSearch, main
 from quant.simulator.addresses import solana_pubkeys
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, Docs, VectorStore, flatten
+from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, Docs, VectorStore, flatten
 from tests.chroma_server import chroma_server  # noqa: F401  (a fixture)
 
 A, B, C, D, E = solana_pubkeys(np.random.default_rng(11), 5)
@@ -27,6 +28,12 @@ def docs(texts: dict[str, str]) -> Docs:
     ids = list(texts)
     return Docs(ids, [texts[i] for i in ids], [{"wallet": i, "extra": {"n": len(texts[i]), "tags": ["a", "b"]}}
                                                for i in ids], [[i] for i in ids])
+
+
+def sync_identities(store: VectorStore, d: Docs, embed) -> None:
+    """As the identity_tracking asset does: whole descriptions, and their sentences for text queries."""
+    store.sync(IDENTITY, d, embed)
+    store.sync(SENTENCES, sentence_docs(d), embed)
 
 
 @pytest.fixture
@@ -49,6 +56,7 @@ def test_round_trip_upsert_query_delete(store):
     assert col.name == "t_identity_tracking" and col.count() == 4
     got = col.get(ids=[A], include=["metadatas", "documents"])
     assert got["documents"] == [TEXTS[A]] and got["metadatas"][0]["extra_tags"] == "a,b"
+    store.sync(SENTENCES, sentence_docs(docs(TEXTS)), embed)
     hit = WalletSearch(store, embed).similar_identities("sniper bot buying new pools seconds after launch", n=2)
     assert hit.id[0] == C and hit.distance[0] < 1e-5
     fewer = {k: v for k, v in TEXTS.items() if k != B}
@@ -131,11 +139,42 @@ def test_minilm_ranks_by_meaning():
 
 def test_cli_prints_a_table_from_the_persistent_store(tmp_path, capsys):
     store = VectorStore.persistent(str(tmp_path / "chroma"))
-    store.sync(IDENTITY, docs(TEXTS), TextEmbedder(device="cpu"))
+    sync_identities(store, docs(TEXTS), TextEmbedder(device="cpu"))
     main(["loss chasing after losses", "--n", "2", "--path", str(tmp_path / "chroma")])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:2] == ["id", "distance"] and len(lines) == 3
     assert lines[1].split()[0] == A  # the wallet that doubles down after losses comes first
+
+
+def test_a_text_query_meets_the_one_sentence_that_says_it(store):
+    figures = ("Trading wallet on solana. 168 trades (21 a day) in 58 pools; top category memecoin (50%). "
+               "Win rate 42%, average hold 2.9 hours, profit per trade 3%, average stake 1.01.")
+    texts = {A: f"{figures} Martingale sizing: doubles down after losses, raising its stake after a losing trade.",
+             B: f"{figures} Market making: many short round trips on both sides at a thin margin.",
+             C: "Wash trading: trades against wallets of its own funding cluster."}
+    sentences = sentence_docs(docs(texts))
+    # one document per distinct sentence (the three of figures are shared); "2.9 hours" and "1.01." end none
+    assert len(sentences.ids) == 6 and len(set(sentences.ids)) == 6
+    assert "Win rate 42%, average hold 2.9 hours, profit per trade 3%, average stake 1.01." in sentences.documents
+    embed = TextEmbedder(device="cpu")
+    sync_identities(store, docs(texts), embed)
+    hits = WalletSearch(store, embed).similar_identities("doubles down after losses", n=3)
+    assert list(hits.id[:1]) == [A] and hits.id.is_unique and len(hits) == 3  # one row per wallet
+    assert hits.matched[0].startswith("Martingale sizing") and hits.document[0] == texts[A]  # the whole description
+    # filters apply to the identities' metadata
+    only = WalletSearch(store, embed).similar_identities("doubles down after losses", n=3, where={"wallet": B})
+    assert list(only.id) == [B]
+
+
+def test_a_sentence_many_wallets_share_does_not_hide_a_nearer_one(store):
+    """Hundreds of identical vectors stop an HNSW search among them; sentences are stored once each."""
+    wallets = solana_pubkeys(np.random.default_rng(5), 400)
+    texts = {w: "Generalist: spreads trades across 8 token categories." for w in wallets[1:]}
+    texts[wallets[0]] = "Market making: many short round trips on both sides at a thin margin per trade."
+    embed = TextEmbedder(device="cpu")
+    sync_identities(store, docs(texts), embed)
+    hits = WalletSearch(store, embed).similar_identities("market making", n=10)
+    assert hits.id[0] == wallets[0] and len(hits) == 10
 
 
 def test_server_mode_round_trip(chroma_server):  # noqa: F811
@@ -143,10 +182,11 @@ def test_server_mode_round_trip(chroma_server):  # noqa: F811
     embed = HashingEmbedder()
     assert store.sync(IDENTITY, docs(TEXTS), embed).added == 4
     assert store.sync(IDENTITY, docs(TEXTS), embed).unchanged == 4 and embed.calls == 1
+    assert store.sync(SENTENCES, sentence_docs(docs(TEXTS)), embed).added == 4
     hit = WalletSearch(store, embed).similar_identities("market making with many short round trips on both sides")
     assert hit.id[0] == B
     assert store.sync(IDENTITY, docs({A: TEXTS[A]}), embed).deleted == 3
-    assert store.stats() == {IDENTITY: 1}
+    assert store.stats() == {IDENTITY: 1, SENTENCES: 4}
 
 
 def test_positions_on_hand_built_swaps():
