@@ -6,8 +6,8 @@ import polars as pl
 from pydantic import Field
 
 from assets.wallets import _window_views
-from quant.embedding_docs import connection_docs, identity_docs, position_docs, position_table, sentence_docs
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADES, SyncStats
+from quant.embedding_docs import connection_docs, identity_collections, position_docs, position_table
+from quant.vector_store import FUNDING, IDENTITY, TRADES, SyncStats
 from resources import ChromaStore, Embedder, Warehouse
 
 OWNER = "team:wallets"
@@ -53,11 +53,10 @@ def identity_tracking(warehouse: Warehouse, vector_store: ChromaStore, embedder:
         scores = con.sql("SELECT * FROM main.wallet_scores").pl()
         clusters = con.sql("SELECT * FROM main.funding_clusters").df()
         connections = con.sql("SELECT source, target, kind FROM main.funding_connections").df()
-    text, behaviour = identity_docs(profiles, scores, clusters, connections)
+    collections = identity_collections(profiles, scores, clusters, connections)
     store, embed = vector_store.store(), embedder.embedder()
-    stats = [store.sync(IDENTITY, text, embed), store.sync(SENTENCES, sentence_docs(text), embed),
-             store.sync(BEHAVIOUR, behaviour)]
-    return _result(stats, embed, len(text.ids), dg.AssetKey([*PREFIX, IDENTITY]))
+    stats = [store.sync(base, docs, embed if from_text else None) for base, docs, from_text in collections]
+    return _result(stats, embed, len(collections[0][1].ids), dg.AssetKey([*PREFIX, IDENTITY]))
 
 
 @dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[OWNER], pool=POOL,

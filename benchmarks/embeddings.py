@@ -18,11 +18,11 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from quant.embedding_docs import connection_docs, identity_docs, position_docs, position_table
+from quant.embedding_docs import connection_docs, identity_collections, position_docs, position_table
 from quant.embeddings import make_embedder
 from quant.funding import build_graph
 from quant.scanner import scan
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, TRADES, VectorStore
+from quant.vector_store import FUNDING, TRADES, VectorStore
 from quant.wallets import build_profiles
 
 SIZES = ("default",)
@@ -45,12 +45,11 @@ def _tables(size: str) -> tuple:
 
 
 def _sync_all(store, embed, profiles, scores, connections, clusters, positions) -> dict:
-    text, behaviour = identity_docs(profiles, scores, clusters, connections)
     out = {}
-    for base, docs, fn in ((IDENTITY, text, embed), (BEHAVIOUR, behaviour, None),
-                           (FUNDING, connection_docs(connections, clusters), embed),
-                           (TRADES, position_docs(positions), embed)):
-        out[base] = store.sync(base, docs, fn).as_dict()
+    for base, docs, from_text in (*identity_collections(profiles, scores, clusters, connections),
+                                  (FUNDING, connection_docs(connections, clusters), True),
+                                  (TRADES, position_docs(positions), True)):
+        out[base] = store.sync(base, docs, embed if from_text else None).as_dict()
     return out
 
 

@@ -16,7 +16,7 @@ from quant.embeddings import fingerprint
 from quant.funding import member_wash_scores
 from quant.scanner_config import ScannerConfig
 from quant.scanner_rules import STAGE1, STAGE2, viral
-from quant.vector_store import Docs
+from quant.vector_store import BEHAVIOUR, IDENTITY, SENTENCES, Docs
 
 RING_RADIUS = 0.5  # fingerprint distance at which similarity to a ring member reaches exp(-1)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")  # "2.9 hours" and "1.01." inside a sentence do not end it
@@ -150,6 +150,13 @@ def sentence_docs(docs: Docs) -> Docs:
     distinct = sorted({s for text in docs.documents for s in sentences(text)})
     return Docs([hashlib.sha256(s.encode()).hexdigest()[:24] for s in distinct], distinct,
                 [{"sentence": True} for _ in distinct], [[] for _ in distinct])
+
+
+def identity_collections(profiles: pl.DataFrame, scores: pl.DataFrame, clusters: pd.DataFrame,
+                         connections: pd.DataFrame) -> list[tuple[str, Docs, bool]]:
+    """What the identity_tracking asset stores: (collection, documents, embedded from their text or not)."""
+    text, behaviour = identity_docs(profiles, scores, clusters, connections)
+    return [(IDENTITY, text, True), (SENTENCES, sentence_docs(text), True), (BEHAVIOUR, behaviour, False)]
 
 
 def connection_docs(connections: pd.DataFrame, clusters: pd.DataFrame) -> Docs:
