@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.wallets import _window_views
 from quant.embedding_docs import connection_docs, identity_collections, position_docs, position_table
-from quant.vector_store import FUNDING, IDENTITY, TRADES, SyncStats
+from quant.vector_store import FUNDING, IDENTITY, TRADE_TEXTS, TRADES, SyncStats
 from resources import ChromaStore, Embedder, Warehouse
 
 OWNER = "team:wallets"
@@ -76,13 +76,14 @@ def funding_connections(warehouse: Warehouse, vector_store: ChromaStore, embedde
           deps=["swaps", "pool_snapshots"], check_specs=_check(TRADES))
 def trade_history(config: TradeWindow, warehouse: Warehouse, vector_store: ChromaStore,
                   embedder: Embedder) -> dg.MaterializeResult:
-    """One document per wallet-pool position: type, amounts, price, PnL %, success, coordination flags."""
+    """One document per wallet-pool position: type, amounts, price, PnL %, success, coordination flags; and
+    each distinct description once (what text queries search; the positions take its vector)."""
     with warehouse.get_connection() as con:
         window = _window_views(con, config.window_days)
         positions = position_table(con)
     docs = position_docs(positions)
     embed = embedder.embedder()
-    result = _result([vector_store.store().sync(TRADES, docs, embed)], embed, len(docs.ids),
+    result = _result(vector_store.store().sync_sharing_texts(TRADES, TRADE_TEXTS, docs, embed), embed, len(docs.ids),
                      dg.AssetKey([*PREFIX, TRADES]))
     flags = pl.from_pandas(positions[["coordinated_buying", "volume_spike", "success"]]).mean().to_dicts()[0]
     return dg.MaterializeResult(metadata={**result.metadata, **window, "shares": flags},

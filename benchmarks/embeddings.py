@@ -22,7 +22,7 @@ from quant.embedding_docs import connection_docs, identity_collections, position
 from quant.embeddings import make_embedder
 from quant.funding import build_graph
 from quant.scanner import scan
-from quant.vector_store import FUNDING, TRADES, VectorStore
+from quant.vector_store import FUNDING, TRADE_TEXTS, TRADES, VectorStore
 from quant.wallets import build_profiles
 
 SIZES = ("default",)
@@ -47,9 +47,10 @@ def _tables(size: str) -> tuple:
 def _sync_all(store, embed, profiles, scores, connections, clusters, positions) -> dict:
     out = {}
     for base, docs, from_text in (*identity_collections(profiles, scores, clusters, connections),
-                                  (FUNDING, connection_docs(connections, clusters), True),
-                                  (TRADES, position_docs(positions), True)):
+                                  (FUNDING, connection_docs(connections, clusters), True)):
         out[base] = store.sync(base, docs, embed if from_text else None).as_dict()
+    for stats in store.sync_sharing_texts(TRADES, TRADE_TEXTS, position_docs(positions), embed):
+        out[stats.collection.removeprefix(store.prefix)] = stats.as_dict()
     return out
 
 

@@ -5,7 +5,6 @@ where it has one), so a text query finds wallets by what they did."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 import numpy as np
@@ -16,7 +15,7 @@ from quant.embeddings import fingerprint
 from quant.funding import member_wash_scores
 from quant.scanner_config import ScannerConfig
 from quant.scanner_rules import STAGE1, STAGE2, viral
-from quant.vector_store import BEHAVIOUR, IDENTITY, SENTENCES, Docs
+from quant.vector_store import BEHAVIOUR, IDENTITY, SENTENCES, Docs, distinct_docs
 
 RING_RADIUS = 0.5  # fingerprint distance at which similarity to a ring member reaches exp(-1)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")  # "2.9 hours" and "1.01." inside a sentence do not end it
@@ -60,6 +59,9 @@ def behaviour_phrases(p: dict, flags: set[str], cfg: ScannerConfig) -> list[str]
         out.append(f"Sniper bot: buys new pools within seconds of launch ({_pct(g('snipe_share'))} of buys).")
     if g("early_entry_share") >= 0.5 and g("rug_exposures") > 0 and g("rug_escape_share") >= 0.5:
         out.append("Buys early into new pools and exits before the rug pull: sells ahead of the collapse.")
+    if g("trades") > 0 and g("buys") == 0:
+        out.append("Sells tokens it never bought here: an allocation received off the market, as a pool's team "
+                   "and insiders hold.")
     if "VIRAL" in flags:
         out.append("Viral: other wallets copy its buys right after it trades.")
     if "WASH_TRADING" in flags:
@@ -143,13 +145,9 @@ def sentences(text: str) -> list[str]:
 
 
 def sentence_docs(docs: Docs) -> Docs:
-    """One document per distinct sentence of `docs` (id: a hash of its text). A text query then meets the one
-    sentence that says what it asks, not a whole description averaged with figures every wallet has; the
-    search finds the descriptions holding it by their text. Distinct, because thousands of identical vectors
-    (a templated sentence) break an HNSW index: its search stops among them and misses nearer ones."""
-    distinct = sorted({s for text in docs.documents for s in sentences(text)})
-    return Docs([hashlib.sha256(s.encode()).hexdigest()[:24] for s in distinct], distinct,
-                [{"sentence": True} for _ in distinct], [[] for _ in distinct])
+    """Each distinct sentence of `docs` once. A text query then meets the one sentence that says what it asks,
+    not a whole description whose figures (every wallet has them) dilute the mean-pooled vector."""
+    return distinct_docs(x for text in docs.documents for x in sentences(text))
 
 
 def identity_collections(profiles: pl.DataFrame, scores: pl.DataFrame, clusters: pd.DataFrame,

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADES, VectorStore
+from quant.embedding_docs import sentences
+from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADE_TEXTS, TRADES, VectorStore
 
 TIE = 1e-4  # sentence distances this close are the same sentence (a template filled alike), not a ranking
 
@@ -42,6 +44,37 @@ class WalletSearch:
         got = self.store.collection(BEHAVIOUR).get(ids=[wallet], include=["embeddings"])
         return np.asarray(got["embeddings"][0]) if got["ids"] else None
 
+    def _nearest_holders(self, units: str, holders: str, vector, n: int, where: dict | None,
+                         split: Callable[[str], list[str]]) -> list[tuple]:
+        """The n documents of `holders` (passing `where`) holding the texts of `units` (a collection of
+        distinct texts: sentences, or whole descriptions) nearest `vector`, best unit first; documents whose
+        best units are equally near (one text, many holders) by their own vector's distance, then id. Units
+        are taken nearest first, each with every holder of it, until n holders are found and the units as
+        near as the one that completed them are taken too. Rows: (id, distance, metadata, document, unit)."""
+        col = self.store.collection(holders)
+        found: dict[str, tuple] = {}
+        enough_at, fetch, start = None, 4 * n, 0
+        while True:
+            hits = self._query(units, vector, fetch, None)
+            if hits.empty:
+                break
+            past_ties = False
+            for unit, d in zip(hits.document[start:], hits.distance[start:], strict=True):
+                if enough_at is not None and d > enough_at + TIE:
+                    past_ties = True
+                    break
+                got = col.get(where=where or None, where_document={"$contains": unit},
+                              include=["metadatas", "documents", "embeddings"])
+                for i, m, doc, v in zip(got["ids"], got["metadatas"], got["documents"], got["embeddings"], strict=True):
+                    if i not in found and unit in split(doc):  # held, not a substring of a longer text
+                        found[i] = (round(d / TIE), 1.0 - float(np.dot(v, vector)), i, d, m or {}, doc, unit)
+                if enough_at is None and len(found) >= n:
+                    enough_at = d
+            if past_ties or len(hits) < fetch:
+                break
+            start, fetch = len(hits), fetch * 4
+        return [row[2:] for row in sorted(found.values())[:n]]
+
     def similar_identities(self, query: str | None = None, wallet: str | None = None, n: int = 10,
                            where: dict | None = None) -> pd.DataFrame:
         """Wallets with a sentence of their description nearest `query` (`matched` is that sentence), or whose
@@ -49,47 +82,19 @@ class WalletSearch:
         if (query is None) == (wallet is None):
             raise ValueError("give exactly one of query (text) or wallet (address)")
         if query is not None:
-            return self._by_sentence(self.embed([query])[0], n, where)
+            rows = self._nearest_holders(SENTENCES, IDENTITY, self.embed([query])[0], n, where, sentences)
+            return pd.DataFrame([{"id": i, "distance": d, **m, "document": doc, "matched": unit}
+                                 for i, d, m, doc, unit in rows])
         vector = self.fingerprint_of(wallet)
         if vector is None:
             raise KeyError(f"wallet {wallet} is not in {self.store.name(BEHAVIOUR)}")
         out = self._query(BEHAVIOUR, vector, n + 1, where)
         return out[out.id != wallet].head(n).reset_index(drop=True)
 
-    def _by_sentence(self, vector, n: int, where: dict | None) -> pd.DataFrame:
-        """The n identities whose best sentence is nearest `vector`; among identities whose best sentences are
-        equally near (one templated sentence, often), the nearer whole description first. Sentences are taken
-        nearest first, each with every identity (passing `where`) that holds it, until n identities are found
-        and the sentences as near as the one that completed them are taken too."""
-        identities = self.store.collection(IDENTITY)
-        found: dict[str, tuple] = {}
-        enough_at, fetch, start = None, 4 * n, 0
-        while True:
-            hits = self._query(SENTENCES, vector, fetch, None)
-            if hits.empty:
-                break
-            past_ties = False
-            for sentence, d in zip(hits.document[start:], hits.distance[start:], strict=True):
-                if enough_at is not None and d > enough_at + TIE:
-                    past_ties = True
-                    break
-                got = identities.get(where=where or None, where_document={"$contains": sentence},
-                                     include=["metadatas", "documents", "embeddings"])
-                for i, m, doc, v in zip(got["ids"], got["metadatas"], got["documents"], got["embeddings"], strict=True):
-                    if i not in found:  # cosine distance of unit vectors
-                        found[i] = (round(d / TIE), 1.0 - float(np.dot(v, vector)), d, m or {}, doc, sentence)
-                if enough_at is None and len(found) >= n:
-                    enough_at = d
-            if past_ties or len(hits) < fetch:
-                break
-            start, fetch = len(hits), fetch * 4
-        best = sorted(found.items(), key=lambda kv: kv[1][:2])[:n]
-        return pd.DataFrame([{"id": i, "distance": d, **m, "document": doc, "matched": sentence}
-                             for i, (_, _, d, m, doc, sentence) in best])
-
     def trade_patterns(self, query: str, n: int = 10, where: dict | None = None) -> pd.DataFrame:
         """Wallet-pool positions whose description matches `query` (filters on trade_type, success, ...)."""
-        return self._query(TRADES, self.embed([query])[0], n, where)
+        rows = self._nearest_holders(TRADE_TEXTS, TRADES, self.embed([query])[0], n, where, lambda doc: [doc])
+        return pd.DataFrame([{"id": i, "distance": d, **m, "document": doc} for i, d, m, doc, _ in rows])
 
     def funding_network(self, wallet: str, depth: int = 2) -> pd.DataFrame:
         """Breadth-first over funding connections in either direction, up to `depth` hops: each wallet reached,

@@ -11,7 +11,7 @@ from assets.market_data import market_assets
 from assets.wallets import funding_graph, wallet_profiles, wallet_scores
 from quant.embedding_docs import sentences as split
 from quant.search import WalletSearch
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADES
+from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADE_TEXTS, TRADES
 from resources import ChromaStore, Embedder
 from tests.chroma_server import chroma_server  # noqa: F401  (a fixture)
 from tests.conftest import SMALL_DAYS
@@ -60,9 +60,11 @@ def test_collections_built_then_incremental_and_evaluated(built):
     assert identity["refused"] == 0
     assert _metadata(result, FUNDING)["added"] == connections
     trades = _metadata(result, TRADES)
-    assert trades["added"] == trades["documents"] > wallets
+    positions, texts = trades["test_trade_history"], trades["test_trade_texts"]
+    assert positions["added"] == trades["documents"] > wallets and positions["texts_embedded"] == 0
+    assert texts["added"] == texts["texts_embedded"] == trades["embedded"] - trades["documents"] < trades["documents"]
     assert store.stats() == {IDENTITY: wallets, BEHAVIOUR: wallets, SENTENCES: sentences, FUNDING: connections,
-                             TRADES: trades["documents"]}
+                             TRADES: trades["documents"], TRADE_TEXTS: texts["added"]}
 
     again = dg.materialize(EMBEDDING_ASSETS, resources=resources)
     for key in (IDENTITY, FUNDING, TRADES):

@@ -13,7 +13,17 @@ from quant.embedding_docs import sentence_docs
 from quant.embeddings import FINGERPRINT_DIM, HashingEmbedder, TextEmbedder, fingerprint
 from quant.search import WalletSearch, main
 from quant.simulator.addresses import solana_pubkeys
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, Docs, VectorStore, flatten
+from quant.vector_store import (
+    BEHAVIOUR,
+    FUNDING,
+    IDENTITY,
+    SENTENCES,
+    TRADE_TEXTS,
+    TRADES,
+    Docs,
+    VectorStore,
+    flatten,
+)
 from tests.chroma_server import chroma_server  # noqa: F401  (a fixture)
 
 A, B, C, D, E = solana_pubkeys(np.random.default_rng(11), 5)
@@ -166,15 +176,25 @@ def test_a_text_query_meets_the_one_sentence_that_says_it(store):
     assert list(only.id) == [B]
 
 
-def test_a_sentence_many_wallets_share_does_not_hide_a_nearer_one(store):
-    """Hundreds of identical vectors stop an HNSW search among them; sentences are stored once each."""
+def test_a_text_many_share_does_not_hide_a_nearer_one(store):
+    """Hundreds of identical vectors stop an HNSW search among them (a collection of 400 documents with 399
+    alike misses the one that "market making" asks for): texts that repeat are searched stored once each."""
     wallets = solana_pubkeys(np.random.default_rng(5), 400)
     texts = {w: "Generalist: spreads trades across 8 token categories." for w in wallets[1:]}
     texts[wallets[0]] = "Market making: many short round trips on both sides at a thin margin per trade."
     embed = TextEmbedder(device="cpu")
     sync_identities(store, docs(texts), embed)
-    hits = WalletSearch(store, embed).similar_identities("market making", n=10)
-    assert hits.id[0] == wallets[0] and len(hits) == 10
+    search = WalletSearch(store, embed)
+    hits = search.similar_identities("market making", n=10)
+    assert hits.id[0] == wallets[0] and len(hits) == 10 and hits.id.is_unique
+    positions = Docs([f"{w}:P" for w in texts], list(texts.values()), [{"wallet": w} for w in texts],
+                     [[w] for w in texts])
+    before = embed.texts_embedded
+    stats = store.sync_sharing_texts(TRADES, TRADE_TEXTS, positions, embed)
+    assert [s.added for s in stats] == [2, 400] and embed.texts_embedded - before == 2  # each text once only
+    trades = search.trade_patterns("market making", n=10)
+    assert trades.id[0] == f"{wallets[0]}:P" and len(trades) == 10
+    assert trades.id[1:].tolist() == sorted(trades.id[1:])  # ties (one text) in id order
 
 
 def test_server_mode_round_trip(chroma_server):  # noqa: F811
@@ -219,3 +239,16 @@ def test_positions_on_hand_built_swaps():
     text = dict(zip(docs_.ids, docs_.documents, strict=True))
     assert text[f"{A}:P"] == ("Round trip in a memecoin pool: large stake, 1 buys and 1 sells, held for minutes; "
                               "profitable trade, PnL about +50%.")
+
+
+def test_phrases_say_only_what_the_profile_shows():
+    from quant.embedding_docs import behaviour_phrases
+    from quant.scanner_config import ScannerConfig
+
+    cfg = ScannerConfig()
+    seller = {"trades": 4, "buys": 0, "round_trips": 0}
+    assert any(p.startswith("Sells tokens it never bought") for p in behaviour_phrases(seller, set(), cfg))
+    assert not any(p.startswith("Sells tokens") for p in behaviour_phrases({**seller, "buys": 1}, set(), cfg))
+    chaser = behaviour_phrases({"trades": 40, "buys": 20, "chase_after_loss": 0.69}, {"MARTINGALE"}, cfg)
+    assert chaser[0].startswith("Martingale sizing") and "(69% of post-loss trades)" in chaser[0]
+    assert behaviour_phrases({"trades": 40, "buys": 20, "chase_after_loss": 0.69}, set(), cfg) == []
