@@ -3,8 +3,11 @@ fills, journal), as fast as it goes on one core: `python -m live_runtime bench -
 default world run forward a day from where its 8 days of history end, after a 2-hour warm-up. Models: the
 champions of the project's registry when `make materialize` has made them (with the sequence model and the
 agents when registered), otherwise moon and rug models trained here as the model assets train them.
-Median of 3 runs (by events/s); latency is from a micro-batch's arrival to the decisions on its snapshots
-(outcomes and journal commits follow the decisions: they count in throughput, not latency). The XGBoost
+Median of 3 runs (by events/s); latency is from a micro-batch's arrival to the decision on each snapshot:
+where the cheap stage turns it away for one the cascade refuses (`p99_ms`), at the batch's end for one the
+expensive stage scores (`p99_expensive_ms`, the snapshots that can lead to an order); `p99_batch_ms` times
+every snapshot at its batch's end. Outcomes and journal commits follow the decisions: they count in
+throughput, not latency. The XGBoost
 champions are served compiled (`compiled_trees`), as the runtime serves them."""
 
 from __future__ import annotations

@@ -80,7 +80,11 @@ class Engine:
         for model, state in resume.checkpoint.get("error_detectors", {}).items():
             vars(self.error_detectors[model]).update(state)
         self.processed = 0
-        self.latency_ms: deque[np.ndarray] = deque(maxlen=20_000)  # the newest batches' event latencies
+        # The newest batches' snapshot latencies, arrival to decision: at the cheap stage for a snapshot the
+        # cascade turns away (nothing later in the batch can change that), at the batch's end for the rest;
+        # and, for comparison, every snapshot at its batch's end.
+        self.latency_ms: deque[np.ndarray] = deque(maxlen=20_000)
+        self.batch_latency_ms: deque[np.ndarray] = deque(maxlen=20_000)
         self.lock = threading.Lock()
         self.recent_decisions: deque = deque(maxlen=200)
         self.recent_predictions: deque = deque(maxlen=200)
@@ -95,7 +99,8 @@ class Engine:
         self.models_stale = False
         self.idle_us = int(cfg.idle_pool_h * 3600e6)
         self._next_release_us = 0
-        self.stats = {"events": 0, "snapshots": 0, "swaps": 0, "passed_cascade": 0, "decisions": 0, "entries": 0,
+        self.stats = {"events": 0, "snapshots": 0, "swaps": 0, "passed_cascade": 0, "expensive": 0, "decisions": 0,
+                      "entries": 0,
                       "exits": 0, "blocked": 0, "outcomes": 0, "error_drift_alarms": 0,
                       "pools_released": 0}
 
@@ -189,7 +194,9 @@ class Engine:
         self.last_ts = events[-1][0]
         if snaps:
             self._update_risk(snaps[-1][2], self.last_ts)
-            self.latency_ms.append(np.full(len(snaps), (time.perf_counter_ns() - arrival_ns) / 1e6))
+            done = (time.perf_counter_ns() - arrival_ns) / 1e6
+            self.latency_ms.append(np.where(scored["expensive"], done, (scored["cheap_done_ns"] - arrival_ns) / 1e6))
+            self.batch_latency_ms.append(np.full(len(snaps), done))
         # After the decisions, so not in their latency; every batch, so the learners and voters' weights
         # change at the same events whatever the speed of the machine (a timer would make runs differ).
         self.resolve_outcomes()
@@ -268,6 +275,7 @@ class Engine:
                 expensive[i] = True
             if passed[i]:
                 first_passed[slot] = True
+        cheap_done_ns = time.perf_counter_ns()  # the other snapshots' decisions (no entry) are final here
         p_opp = np.full(n, np.nan)
         action = np.full(n, -1, np.int64)
         if models.opportunity is not None:
@@ -279,11 +287,13 @@ class Engine:
                                     held[rows].astype(np.float64))  # positions as of the batch's start
             action[rows] = models.agent.act(obs)
         self.stats["passed_cascade"] += int(passed.sum())
+        self.stats["expensive"] += int(expensive.sum())
         self._journal_predictions(snaps, x, p_moon, p_rug, moon, moon_online, rug, p_opp, action, distance, passed,
                                   models.versions)
         self._remember(snaps, slots, back, x, p_moon, p_rug, passed, p_opp, action)
         return {"snaps": snaps, "x": x, "moon": moon, "rug": rug, "p_opp": p_opp, "action": action,
-                "distance": distance, "passed": passed, "tradable": tradable, "models": models}
+                "distance": distance, "passed": passed, "tradable": tradable, "models": models,
+                "expensive": expensive, "cheap_done_ns": cheap_done_ns}
 
     def _sequence_scores(self, slots, back, x, expensive, model, out) -> None:
         """Push each snapshot's features into its pool's sequence, oldest first, and score the expensive rows
@@ -570,5 +580,6 @@ class Engine:
         lat = np.concatenate(recent)
         return {"p50": round(float(np.percentile(lat, 50)), 3), "p99": round(float(np.percentile(lat, 99)), 3)}
 
-    def latencies(self) -> np.ndarray:
-        return np.concatenate(self.latency_ms) if self.latency_ms else np.zeros(0)
+    def latencies(self, whole_batch: bool = False) -> np.ndarray:
+        kept = self.batch_latency_ms if whole_batch else self.latency_ms
+        return np.concatenate(kept) if kept else np.zeros(0)
