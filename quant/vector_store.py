@@ -237,7 +237,12 @@ class VectorStore:
         """Sync documents whose texts repeat: each distinct text embedded once into `texts_base` (what text
         queries search), and each document stored with its text's vector."""
         texts = self.sync(texts_base, distinct_docs(docs.documents), embed)
-        return [texts, self.sync(base, replace(docs, vectors=self.vectors_of(texts_base, docs.documents)))]
+        # an empty text is refused in both collections, as empty_document; it has no vector to look up
+        kept = [i for i, t in enumerate(docs.documents) if isinstance(t, str) and t.strip()]
+        found = self.vectors_of(texts_base, [docs.documents[i] for i in kept])
+        vectors = np.zeros((len(docs.ids), found.shape[1] if kept else 1), np.float32)
+        vectors[kept] = found
+        return [texts, self.sync(base, replace(docs, vectors=vectors))]
 
     def vectors_of(self, base: str, texts: list[str]) -> np.ndarray:
         """The stored vectors of `texts` in a collection of distinct texts (distinct_docs), not recomputed."""

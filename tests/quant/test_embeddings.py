@@ -252,3 +252,14 @@ def test_phrases_say_only_what_the_profile_shows():
     chaser = behaviour_phrases({"trades": 40, "buys": 20, "chase_after_loss": 0.69}, {"MARTINGALE"}, cfg)
     assert chaser[0].startswith("Martingale sizing") and "(69% of post-loss trades)" in chaser[0]
     assert behaviour_phrases({"trades": 40, "buys": 20, "chase_after_loss": 0.69}, set(), cfg) == []
+
+
+def test_repeated_texts_refuse_bad_documents_and_keep_the_rest(store):
+    texts = ["bought and sold within minutes", "", "bought and sold within minutes", "held for days"]
+    positions = Docs([f"p{i}" for i in range(4)], texts, [{"k": i} for i in range(4)], [[A], [A], [B], ["bad"]])
+    embed = HashingEmbedder()
+    shared, stored = store.sync_sharing_texts(TRADES, TRADE_TEXTS, positions, embed)
+    assert shared.refusals == {"empty_document": 1} and shared.added == 2  # each non-empty text once
+    assert stored.refusals == {"empty_document": 1, "invalid_address": 1} and stored.added == 2
+    got = store.collection(TRADES).get(ids=["p0", "p2"], include=["embeddings"])
+    assert np.array_equal(got["embeddings"][0], got["embeddings"][1])  # the one vector of their text
