@@ -81,10 +81,11 @@ class Engine:
             vars(self.error_detectors[model]).update(state)
         self.processed = 0
         # The newest batches' snapshot latencies, arrival to decision: at the cheap stage for a snapshot the
-        # cascade turns away (nothing later in the batch can change that), at the batch's end for the rest;
-        # and, for comparison, every snapshot at its batch's end.
+        # cascade turns away (nothing later in the batch can change that), at the batch's end for the rest,
+        # the rows of `expensive_rows`.
         self.latency_ms: deque[np.ndarray] = deque(maxlen=20_000)
-        self.batch_latency_ms: deque[np.ndarray] = deque(maxlen=20_000)
+        self.expensive_rows: deque[np.ndarray] = deque(maxlen=20_000)
+        self.batch_end_ms: deque[float] = deque(maxlen=20_000)
         self.lock = threading.Lock()
         self.recent_decisions: deque = deque(maxlen=200)
         self.recent_predictions: deque = deque(maxlen=200)
@@ -100,8 +101,7 @@ class Engine:
         self.idle_us = int(cfg.idle_pool_h * 3600e6)
         self._next_release_us = 0
         self.stats = {"events": 0, "snapshots": 0, "swaps": 0, "passed_cascade": 0, "expensive": 0, "decisions": 0,
-                      "entries": 0,
-                      "exits": 0, "blocked": 0, "outcomes": 0, "error_drift_alarms": 0,
+                      "entries": 0, "exits": 0, "blocked": 0, "outcomes": 0, "error_drift_alarms": 0,
                       "pools_released": 0}
 
     # ---- the loop ----------------------------------------------------------------------------------------
@@ -196,7 +196,8 @@ class Engine:
             self._update_risk(snaps[-1][2], self.last_ts)
             done = (time.perf_counter_ns() - arrival_ns) / 1e6
             self.latency_ms.append(np.where(scored["expensive"], done, (scored["cheap_done_ns"] - arrival_ns) / 1e6))
-            self.batch_latency_ms.append(np.full(len(snaps), done))
+            self.expensive_rows.append(scored["expensive"])
+            self.batch_end_ms.append(done)
         # After the decisions, so not in their latency; every batch, so the learners and voters' weights
         # change at the same events whatever the speed of the machine (a timer would make runs differ).
         self.resolve_outcomes()
@@ -580,6 +581,14 @@ class Engine:
         lat = np.concatenate(recent)
         return {"p50": round(float(np.percentile(lat, 50)), 3), "p99": round(float(np.percentile(lat, 99)), 3)}
 
-    def latencies(self, whole_batch: bool = False) -> np.ndarray:
-        kept = self.batch_latency_ms if whole_batch else self.latency_ms
-        return np.concatenate(kept) if kept else np.zeros(0)
+    def latencies(self, rows: str = "all") -> np.ndarray:
+        """Kept snapshot latencies (ms): "all" at each one's decision; "expensive", the snapshots scored by the
+        expensive stage (the ones that can lead to an order); "batch_end", every snapshot at its batch's end,
+        as if the cascade's refusals waited for the rest."""
+        if not self.latency_ms:
+            return np.zeros(0)
+        if rows == "batch_end":
+            return np.concatenate([np.full(len(m), end) for m, end in zip(self.expensive_rows, self.batch_end_ms,
+                                                                          strict=True)])
+        lat = np.concatenate(self.latency_ms)
+        return lat[np.concatenate(self.expensive_rows)] if rows == "expensive" else lat

@@ -48,7 +48,8 @@ def test_sequence_model_and_agent_score_what_the_cheap_stage_passes(live_root, s
     entries = [d for d in decisions.data if '"action": "skip"' in d or '"action": "enter"' in d]
     assert entries and all('"opportunity_model"' in d and '"agent_entry_timing"' in d for d in entries)
     # a snapshot the cheap stage turns away is decided there; the ones scored further wait for the batch's end
-    cheap, whole = engine.latencies(), engine.latencies(whole_batch=True)
+    decided, batch_end = engine.latencies("all"), engine.latencies("batch_end")
     expensive = scored.to_numpy()
-    assert len(cheap) == len(whole) == len(pred) and (cheap[expensive] == whole[expensive]).all()
-    assert (cheap[~expensive] < whole[~expensive]).all()
+    assert len(decided) == len(batch_end) == len(pred) and (decided[expensive] == batch_end[expensive]).all()
+    assert (decided[~expensive] < batch_end[~expensive]).all()
+    assert np.array_equal(engine.latencies("expensive"), decided[expensive])
