@@ -4,7 +4,7 @@ truth through the chain source: an evaluation asset, never an input to the calls
 import dagster as dg
 
 from assets.wallets import WalletWindow
-from quant.wallet_eval import evaluate_rings, evaluate_scanner, market_maker_note
+from quant.wallet_eval import evaluate_rings, evaluate_scanner
 from resources import ChainSource, Warehouse
 
 # What the default world must show. TARGET precision follows the 3% false-positive rate hand-tuned scanners
@@ -14,6 +14,8 @@ THRESHOLDS = {
     "smart_money_recall": 0.40,
     "martingale_precision": 0.70,
     "martingale_recall": 0.70,
+    "market_maker_precision": 0.80,
+    "market_maker_recall": 0.80,
     "ring_recall": 0.80,
     "ring_precision": 0.80,
 }
@@ -25,9 +27,7 @@ THRESHOLDS = {
     deps=["wallet_profiles", "wallet_scores", "funding_clusters"],
     check_specs=[dg.AssetCheckSpec(f"{name}_at_least_{floor}".replace(".", "_"), asset="wallet_evaluation",
                                    description=f"{name} >= {floor} against the simulator's truth")
-                 for name, floor in THRESHOLDS.items()]
-    + [dg.AssetCheckSpec("market_maker_rule_finds_market_makers", asset="wallet_evaluation",
-                         description="PILLAR 3 as published recalls at least half of the market makers (WARN).")],
+                 for name, floor in THRESHOLDS.items()],
 )
 def wallet_evaluation(config: WalletWindow, warehouse: Warehouse, chain_source: ChainSource) -> dg.MaterializeResult:
     """TARGET precision, smart-money recall, martingale and market-maker detection, and ring recall and
@@ -42,20 +42,16 @@ def wallet_evaluation(config: WalletWindow, warehouse: Warehouse, chain_source: 
     figures = {"target_precision": scanner["target_precision"], "smart_money_recall": scanner["smart_money_recall"],
                "martingale_precision": scanner["martingale"]["precision"],
                "martingale_recall": scanner["martingale"]["recall"],
+               "market_maker_precision": scanner["market_maker"]["precision"],
+               "market_maker_recall": scanner["market_maker"]["recall"],
                "ring_recall": rings["ring_recall"], "ring_precision": rings["ring_precision"]}
     checks = [dg.AssetCheckResult(check_name=f"{name}_at_least_{floor}".replace(".", "_"),
                                   passed=figures[name] is not None and figures[name] >= floor,
                                   metadata={"value": figures[name], "floor": floor})
               for name, floor in THRESHOLDS.items()]
-    mm_recall = scanner["market_maker"]["recall"]
-    note = market_maker_note(profiles, truth)
-    checks.append(dg.AssetCheckResult(check_name="market_maker_rule_finds_market_makers",
-                                      passed=mm_recall is not None and mm_recall >= 0.5,
-                                      severity=dg.AssetCheckSeverity.WARN,
-                                      metadata={"recall": mm_recall, "note": note}))
     return dg.MaterializeResult(
         metadata={**{k: v for k, v in scanner.items() if not isinstance(v, dict)},
                   "target_archetypes": scanner["target_archetypes"], "martingale": scanner["martingale"],
-                  "market_maker": scanner["market_maker"], "market_maker_note": note, **rings},
+                  "market_maker": scanner["market_maker"], **rings},
         check_results=checks,
     )

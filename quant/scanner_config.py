@@ -47,6 +47,9 @@ class ScannerConfig:
     mm_win_rate_high: float = 0.52
     mm_max_profit_per_trade: float = 0.02
     mm_min_round_trips: int = 10
+    # Market making is all day: bots quoting a pool close hundreds of trips a day. Below 20 a day a near-even
+    # win rate is any short-term trader's chance (10 of 20), not a pattern.
+    mm_min_round_trips_per_day: float = 20.0
     # Stage 3: full score.
     weight_specialization: float = 0.35
     weight_risk: float = 0.40

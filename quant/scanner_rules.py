@@ -34,6 +34,11 @@ def _shown(*parts: str | pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])
 
 
+def _trips_per_day() -> pl.Expr:
+    """Round trips per day over the wallet's active span, a day at the least."""
+    return C("round_trips") / pl.max_horizontal(C("age_days"), pl.lit(1.0))
+
+
 def _rel(value: pl.Expr, threshold: float, scale: float | None = None) -> pl.Expr:
     """Distance from a threshold in units of `scale` (default: the threshold itself), clipped to [0, 1]."""
     scale = abs(threshold) if scale is None else scale
@@ -99,11 +104,13 @@ STAGE2 = (
          lambda c: _shown("drawdown_share=", _num("drawdown_share")),
          lambda c: _rel(C("drawdown_share"), c.max_drawdown_share)),
     # PILLAR 3: market-maker pattern.
-    Rule("MARKET_MAKER", lambda c: (C("round_trips") >= c.mm_min_round_trips) & (C("avg_hold_s") < c.mm_max_hold_s)
+    Rule("MARKET_MAKER", lambda c: (C("round_trips") >= c.mm_min_round_trips)
+         & (_trips_per_day() >= c.mm_min_round_trips_per_day) & (C("avg_hold_s") < c.mm_max_hold_s)
          & C("win_rate").is_between(c.mm_win_rate_low, c.mm_win_rate_high)
          & (C("profit_per_trade") < c.mm_max_profit_per_trade),
          lambda c: _shown("avg_hold_s=", _num("avg_hold_s", 0), " win_rate=", _num("win_rate"),
-                          " profit_per_trade=", _num("profit_per_trade", 4)),
+                          " profit_per_trade=", _num("profit_per_trade", 4),
+                          " trips_per_day=", _trips_per_day().round(1).cast(pl.Utf8).fill_null("na")),
          lambda c: _rel(C("avg_hold_s"), c.mm_max_hold_s)),
 )
 

@@ -75,16 +75,3 @@ def evaluate_rings(clusters: pd.DataFrame, truth_wallets: pd.DataFrame) -> dict:
     return {"planted_rings": int(len(ring_size)), "predicted_rings": int(len(predicted)),
             "ring_recall": _ratio(recalled, len(ring_size)), "ring_precision": _ratio(correct, len(predicted)),
             "clusters": int(len(clusters))}
-
-
-def market_maker_note(profiles: pl.DataFrame, truth: pd.DataFrame) -> str:
-    """Why PILLAR 3 finds what it finds, measured: the true market makers' win rates against the band."""
-    makers = profiles.filter(pl.col("wallet").is_in(truth.address[truth.archetype == "market_maker"].tolist()))
-    if makers.is_empty():
-        return "no market makers in this world"
-    win = makers["win_rate"].drop_nulls()
-    inside = ((win >= 0.48) & (win <= 0.52)).mean()
-    return (f"PILLAR 3 uses the published band (win rate 48-52%, hold < 4 h, < 2% a trade). The true market "
-            f"makers' median win rate is {win.median():.2f} over a median of {makers['round_trips'].median():.0f} "
-            f"round trips, so sampling noise puts only {inside:.0%} of them inside a 4-point band; reported, "
-            f"not tuned away.")

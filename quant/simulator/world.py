@@ -83,11 +83,9 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
     planned = Events.concat(parts)
     del parts
 
-    # Chasers and market makers decide on prices of new pools only, so the price pass before planning them
-    # skips the long-lived established pools (the busiest, and the slowest to execute).
-    new_pools = ~pools.established.to_numpy()[planned.pool]
-    price_at = _price_lookup(_run([planned.take(np.flatnonzero(new_pools))], pools, base0, quote0, ids, end_ts),
-                             pools, t0)
+    # Chasers and market makers decide on the prices of the flow planned so far: a first pass executes it
+    # (`_run` concatenates its batches into a new array, so `planned` stays whole for the second).
+    price_at = _price_lookup(_run([planned], pools, base0, quote0, ids, end_ts), pools, t0)
     chasers = agents.plan_martingale(cfg, market, wallets, ids, price_at)
     makers = agents.plan_market_makers(cfg, market, wallets, ids, price_at)
     del price_at  # frees the pre-pass

@@ -48,7 +48,9 @@ def test_wallet_evaluation_reports_figures_against_truth(built):
     assert meta["martingale"]["flagged"] > 0 and meta["planted_rings"] > 0
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()
               if e.asset_key.path[-1] == "wallet_evaluation"}
-    assert len(checks) == len(THRESHOLDS) + 1
+    assert len(checks) == len(THRESHOLDS)
+    # The published PILLAR 3 finds the simulated market makers, and little else, on the small world too.
+    assert checks["market_maker_precision_at_least_0_8"] and checks["market_maker_recall_at_least_0_8"], meta
 
 
 def test_invalid_addresses_are_quarantined_with_the_reason(built, dagster_resources):

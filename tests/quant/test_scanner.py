@@ -92,8 +92,19 @@ def test_pillar2_needs_enough_losses(n, rejected):
     (1_000.0, 0.50, 0.0199, True), (1_000.0, 0.50, 0.02, False),
 ])
 def test_pillar3_market_maker(hold, win, profit, rejected):
-    w = wallet(avg_hold_s=hold, win_rate=win, profit_per_trade=profit)
+    w = wallet(avg_hold_s=hold, win_rate=win, profit_per_trade=profit, round_trips=200, trades=400)
     assert (decided(w) == "MARKET_MAKER") is rejected
+
+
+@pytest.mark.parametrize("round_trips, age_days, rejected", [
+    (100, 5.0, True), (99, 5.0, False),  # 20 a day over its active span
+    (20, 0.2, True), (19, 0.2, False),  # a span under a day counts as a day
+])
+def test_pillar3_needs_market_making_all_day(round_trips, age_days, rejected):
+    w = wallet(avg_hold_s=1_000.0, win_rate=0.5, profit_per_trade=0.0, round_trips=round_trips,
+               trades=2 * round_trips, age_days=age_days)
+    cfg = ScannerConfig(min_age_days=0.0)
+    assert (decided(w, cfg) == "MARKET_MAKER") is rejected
 
 
 @pytest.mark.parametrize("changes, rule", [

@@ -140,10 +140,19 @@ def test_martingale_wallets_chase_losses(positions):
 def test_market_makers_hold_briefly_win_half_and_earn_little(positions):
     mm = positions[(positions.archetype == "market_maker")].dropna(subset=["t_out"])
     ret = mm.quote_out / mm.quote_in - 1
-    assert len(mm) > 500
-    assert ((mm.t_out - mm.t_in) < 4 * 3600).mean() > 0.95
-    assert 0.45 <= (ret > 0).mean() <= 0.55  # PILLAR 3's band is 48-52%: close, not planted exactly
-    assert abs(ret.mean()) < 0.02 and ret.abs().median() < 0.02  # profit per trade under 2%
+    assert ((mm.t_out - mm.t_in) < 4 * 3600).all()
+    assert abs(ret.mean()) < 0.02 and ret.abs().max() < 0.025  # profit per trade under 2%
+    # PILLAR 3's band is 48-52%: each market maker's own win rate, over enough trips to show it.
+    per_wallet = (ret > 0).groupby(mm.wallet).agg(["mean", "size"])
+    assert per_wallet["size"].min() >= 60
+    assert per_wallet["mean"].between(0.48, 0.52).mean() >= 0.9
+
+
+def test_market_makers_trade_one_round_trip_at_a_time(positions):
+    mm = positions[(positions.archetype == "market_maker")].sort_values(["wallet", "t_in"])
+    next_entry = mm.groupby("wallet").t_in.shift(-1)
+    assert (mm.t_out[next_entry.notna()] < next_entry.dropna()).all()
+    assert positions.fate[positions.archetype == "market_maker"].eq("established").all()
 
 
 def test_smart_money_specialises_enters_early_and_leaves_before_rugs(positions):
