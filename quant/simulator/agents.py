@@ -186,8 +186,9 @@ def _wash_rings(rng, m, wallets, chain, alive, day, ids) -> Events:
 
 def plan_market_makers(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: PositionIds,
                        price_at: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Events:
-    """Market makers: one short round trip at a time, ~`cfg.mm_trips_per_day` a day, in the deep established
-    pools that arbitrage keeps on the centralised exchange's price. Their skill is timing on the pool's price
+    """Market makers: one short round trip at a time, up to `cfg.mm_trips_per_day` a day (~40 of 60 on the
+    default world: as many as the slots offer winners for), in the deep established pools that arbitrage keeps
+    on the centralised exchange's price. Their skill is timing on the pool's price
     (as the flow planned before them moves it): each slot of the day offers a few candidate trips, and they
     take winners and small losers, as many of each net of fees, so they end with a win rate near 50% and a
     small edge per trade (PILLAR 3's pattern). A trip must clear MM_MARGIN either way, more than the other
