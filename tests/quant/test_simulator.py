@@ -140,8 +140,10 @@ def test_martingale_wallets_chase_losses(positions):
 def test_market_makers_hold_briefly_win_half_and_earn_little(positions):
     mm = positions[(positions.archetype == "market_maker")].dropna(subset=["t_out"])
     ret = mm.quote_out / mm.quote_in - 1
+    assert len(mm) > 500
     assert ((mm.t_out - mm.t_in) < 4 * 3600).all()
-    assert abs(ret.mean()) < 0.02 and ret.abs().max() < 0.025  # profit per trade under 2%
+    assert 0.48 <= (ret > 0).mean() <= 0.52
+    assert abs(ret.mean()) < 0.02 and ret.abs().median() < 0.02 and ret.abs().max() < 0.025  # under 2% a trade
     # PILLAR 3's band is 48-52%: each market maker's own win rate, over enough trips to show it.
     per_wallet = (ret > 0).groupby(mm.wallet).agg(["mean", "size"])
     assert per_wallet["size"].min() >= 60
