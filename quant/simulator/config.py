@@ -70,7 +70,7 @@ def default_world(seed: int = 7) -> WorldConfig:
 
 def large_world(seed: int = 7) -> WorldConfig:
     """The benchmark world: 10k pools, 1M wallets over 10 days. Retail and market-maker activity are a quarter
-    of the default's so the whole world (~20M swaps, ~530 bytes a swap at peak) fits in memory at once; 100M swaps needs the
+    of the default's so the whole world (~27M swaps, 13.5 GB at peak) fits in memory at once; 100M swaps needs the
     output streamed per pool chunk (not built yet)."""
     return WorldConfig(seed=seed, days=10, pools_per_day=1000, n_wallets=1_000_000, n_established=10,
                        retail_entries_per_min=0.4, mm_trips_per_day=15.0)
