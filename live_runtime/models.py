@@ -98,7 +98,7 @@ class ModelWatcher:
         self._compile(self.current, background=False)
 
     def _compile(self, models: ModelSet, background: bool = True) -> None:
-        """Build the compiled XGBoost models of this set (seconds of gcc the first time, then from the cache).
+        """Put this set's XGBoost models on the compiled kernel (a second of gcc the first time, then cached).
         At start-up before the first event, so that a run is served by one implementation throughout; for a
         champion swapped in mid-stream on a background thread, so the decision loop never waits: XGBoost
         serves the new champion until its compiled form is ready."""
@@ -110,7 +110,7 @@ class ModelWatcher:
             probe = probe_rows(models.lo, models.hi)
             for key in todo:
                 loaded = getattr(models, key)
-                compiled = compiled_or_none(loaded.booster, loaded.manifest["sha256"],
+                compiled = compiled_or_none(loaded.booster, f"{key} {loaded.version}",
                                             self.registry.root / "_compiled", probe)
                 if compiled is not None:
                     models.compiled[key] = compiled
