@@ -26,14 +26,14 @@ class OnlineLearner:
         self.trusted = False
         self.last_brier: tuple[float, float] | None = None  # (learner, champion) on the latest outcomes
 
-    def _design(self, x: np.ndarray) -> np.ndarray:
+    def _design(self, x: np.ndarray, finite: np.ndarray | None = None) -> np.ndarray:
+        z = x - self.mean  # contiguous: the same steps on a strided view of the design cost twice as much
+        z /= self.scale
+        np.copyto(z, 0.0, where=~(np.isfinite(x) if finite is None else finite))  # missing history reads as average
+        np.clip(z, -8, 8, out=z)
         d = np.empty((len(x), x.shape[1] + 1))
         d[:, 0] = 1.0
-        z = d[:, 1:]
-        np.subtract(x, self.mean, out=z)
-        z /= self.scale
-        z[~np.isfinite(z)] = 0.0  # missing history reads as average
-        np.clip(z, -8, 8, out=z)
+        d[:, 1:] = z
         return d
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -81,29 +81,53 @@ class OnlineLearner:
         self.last_brier = (own, base)
         self.trusted = own <= base
 
-    def _fit(self, iterations: int = 3) -> None:
+    def _fit(self, iterations: int = 6, tolerance: float = 1e-3) -> None:
         at = self._newest(min(self.seen, self.memory))
         x, y = self.x[at], self.y[at]
         finite = np.isfinite(x)
         count = finite.sum(axis=0)
+        present = np.where(finite, x, 0.0)
         with np.errstate(all="ignore"):  # a feature never present: mean 0, scale 1
-            self.mean = np.where(count > 0, np.where(finite, x, 0.0).sum(axis=0) / count, 0.0)
-            var = np.where(finite, x - self.mean, 0.0) ** 2
-            self.scale = np.where(count > 0, np.sqrt(var.sum(axis=0) / count), 1.0)
-        self.scale[self.scale < 1e-12] = 1.0
-        d = self._design(x)
-        # Warm-started from the fit in service: a few Newton steps from there converge.
-        coef = np.zeros(d.shape[1]) if self.coef is None else self.coef.copy()
+            mean = np.where(count > 0, present.sum(axis=0) / count, 0.0)
+            deviation = present - mean
+            deviation *= finite
+            scale = np.where(count > 0, np.sqrt(np.einsum("ij,ij->j", deviation, deviation) / count), 1.0)
+        scale[scale < 1e-12] = 1.0
+        self.mean, self.scale = mean, scale
+        d = self._design(x, finite)
+        # Every coefficient is penalised: the slopes towards 0, the intercept towards the window's base rate
+        # (Laplace-smoothed log-odds), so the fit exists for any window, one without a single rug included.
+        positives = float(y.sum())
+        prior = np.zeros(d.shape[1])
+        prior[0] = np.log((positives + 1) / (len(y) - positives + 1))
+
+        def loss(c: np.ndarray) -> float:  # the penalised negative log-likelihood
+            z = d @ c
+            return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * self.ridge * np.sum((c - prior) ** 2))
+
+        # Newton steps from the fit in service, each halved until the loss falls, until a step moves no
+        # coefficient by `tolerance` (convergence is quadratic by then). Undamped, with the intercept nearly
+        # free, the steps diverged on the default world's next day: coefficients of 1e8 in both learners.
+        coef = prior if self.coef is None else self.coef.copy()
+        current = loss(coef)
         penalty = self.ridge * np.eye(d.shape[1])
-        penalty[0, 0] = 1e-6  # the intercept almost free; a one-class window would leave it unbounded
-        for _ in range(iterations):  # Newton steps on the ridge-penalised log-likelihood
+        for _ in range(iterations):
             p = 1.0 / (1.0 + np.exp(-np.clip(d @ coef, -30, 30)))
-            w = np.maximum(p * (1 - p), 1e-9)
-            hessian = d.T @ (d * w[:, None]) + penalty
+            hessian = d.T @ (d * (p * (1 - p))[:, None]) + penalty
             try:
-                coef -= np.linalg.solve(hessian, d.T @ (p - y) + penalty @ coef)
+                step = np.linalg.solve(hessian, d.T @ (p - y) + self.ridge * (coef - prior))
             except np.linalg.LinAlgError:  # keep the fit in service; the champion serves if it errs
                 return
+            for _ in range(30):
+                trial = loss(coef - step)
+                if trial <= current:
+                    break
+                step = step / 2
+            else:
+                break  # no step lowers the loss: converged to rounding
+            coef, current = coef - step, trial
+            if np.abs(step).max() < tolerance:
+                break
         self.coef = coef
         self.fits += 1
 
