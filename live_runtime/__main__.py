@@ -66,25 +66,61 @@ def chain_stream(kind: str, env) -> ChainPollingStream:
     return ChainSubscribedStream(source, subscribe)
 
 
+def live_executor(args, cfg: RuntimeConfig, env):
+    """The EVM executor for `--live`: every condition checked before the first event, each refusal naming
+    what is missing. Needs QUANT_LIVE=1, `--source evm`, a key (EVM_PRIVATE_KEY or EVM_KEYFILE), EVM_ROUTER,
+    EVM_CHAIN_ID (the node must be on it), and an account holding the `--balance` it may trade."""
+    from quant.chains.live import LIVE_ENV, live_requested
+    if not live_requested(None, env):
+        raise SystemExit(f"--live needs {LIVE_ENV}=1 in the environment as well; the runtime trades on paper otherwise")
+    if args.source != "evm":
+        raise SystemExit(f"live execution is wired for --source evm (Uniswap V2 routers); --source {args.source} "
+                         "trades on paper")
+    missing = [v for v in ("EVM_RPC_URL", "EVM_ROUTER", "EVM_CHAIN_ID") if not env.get(v)]
+    if missing:
+        raise SystemExit(f"--live needs {', '.join(missing)} in the environment")
+    from live_runtime.execution import EvmExecutor
+    from quant.chains.evm.swap import GasCap, RouterSwapper
+    from quant.chains.factory import web3_for
+    from quant.chains.keys import KeyLoadError, load_evm_key
+    try:
+        key = load_evm_key(env)
+    except KeyLoadError as err:
+        raise SystemExit(f"--live: {err}") from None
+    w3 = web3_for(env["EVM_RPC_URL"])
+    cap = GasCap(max_fee_per_gas=int(float(env.get("EVM_MAX_FEE_GWEI", "100")) * 10**9))
+    swapper = RouterSwapper(w3, env["EVM_ROUTER"], int(env["EVM_CHAIN_ID"]), cap, key, live=True)
+    if w3.eth.chain_id != swapper.chain_id:
+        raise SystemExit(f"the node at EVM_RPC_URL is on chain {w3.eth.chain_id}, EVM_CHAIN_ID says {swapper.chain_id}")
+    held = w3.eth.get_balance(key.address) / 10**18
+    if held < cfg.starting_balance:
+        raise SystemExit(f"--balance {cfg.starting_balance} ETH is more than the account holds ({held:.6f} ETH)")
+    log.warning("LIVE execution: account %s on chain %s through router %s, budget %s %s", key.address,
+                swapper.chain_id, swapper.router.address, cfg.starting_balance, cfg.quote_symbol)
+    return EvmExecutor(swapper, cfg.journal_dir / "orders.jsonl", cfg.starting_balance,
+                       receipt_timeout_s=float(env.get("EVM_RECEIPT_TIMEOUT_S", "120")))
+
+
 def cmd_run(args) -> None:
     settings = Settings.from_env()
-    if args.live:
-        from quant.chains.live import live_requested
-        if not live_requested(None) or not os.environ.get("QUANT_LIVE_KEY"):
-            raise SystemExit("live execution needs --live, QUANT_LIVE=1 and a key in QUANT_LIVE_KEY; "
-                             "the runtime trades on paper otherwise")
-        raise SystemExit("live execution is not wired to a chain adapter in this runtime yet: paper only")
     decision = replace(DecisionConfig(), moon_threshold=args.moon_threshold, rug_threshold=args.rug_threshold,
                        online_weight=args.online_weight)
-    cfg = RuntimeConfig.from_env(starting_balance=args.balance, decision=decision)
+    cfg = RuntimeConfig.from_env(starting_balance=args.balance, decision=decision, quote_symbol=args.quote_symbol,
+                                 live=args.live)
+    broker = live_executor(args, cfg, os.environ) if args.live else None
     if args.fresh and cfg.journal_dir.exists():
+        if broker is not None and broker.unsettled():
+            raise SystemExit(f"--fresh refused: {cfg.journal_dir / 'orders.jsonl'} holds orders not yet settled "
+                             f"({', '.join(broker.unsettled())}); start without --fresh to settle them first")
         kept = cfg.journal_dir.with_name(f"journal-{time.strftime('%Y%m%dT%H%M%S')}")
         cfg.journal_dir.rename(kept)
         log.info("previous journal kept at %s; starting a fresh one", kept)
+        if broker is not None:  # its order log went with the old journal: order ids start again with it
+            broker = live_executor(args, cfg, os.environ)
     journal = Journal(cfg.journal_dir)
     resume = journal.resume()
     source, tolerance = build_source(args, settings, resume.position)
-    engine = Engine(cfg, source, journal=journal, resume=resume, reorder_tolerance_s=tolerance)
+    engine = Engine(cfg, source, journal=journal, resume=resume, reorder_tolerance_s=tolerance, broker=broker)
     warmed = engine.warm_up()
     log.info("warmed up on %d events; resuming at event %d with %d fills from the journal", warmed,
              resume.position, len(resume.fills))
@@ -93,7 +129,8 @@ def cmd_run(args) -> None:
     if not args.no_api:
         from live_runtime.api import serve
         server = serve(engine, args.host, args.port, stop)
-        print(f"live runtime: http://{args.host}:{args.port}/  (paper trading; Ctrl-C stops)", flush=True)
+        mode = "LIVE trading" if args.live else "paper trading"
+        print(f"live runtime: http://{args.host}:{args.port}/  ({mode}; Ctrl-C stops)", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         engine.run(stop)
@@ -152,7 +189,9 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--replay-start")
     run.add_argument("--replay-end")
     run.add_argument("--reorder-tolerance-s", type=float, default=2.0)
-    run.add_argument("--balance", type=float, default=10.0)
+    run.add_argument("--balance", type=float, default=10.0, help="the account's starting cash (live: its budget)")
+    run.add_argument("--quote-symbol", default="SOL",
+                     help="the account's currency: only pools quoted in it are traded (ETH for EVM WETH pairs)")
     run.add_argument("--fresh", action="store_true",
                      help="start a new journal (the old one is kept beside it) instead of resuming from it")
     run.add_argument("--moon-threshold", type=float, default=DecisionConfig.moon_threshold)
@@ -162,7 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8765)
     run.add_argument("--no-api", action="store_true")
-    run.add_argument("--live", action="store_true", help="real execution (needs QUANT_LIVE=1 and a key)")
+    run.add_argument("--live", action="store_true",
+                     help="real execution on --source evm (needs QUANT_LIVE=1, a key, EVM_ROUTER, EVM_CHAIN_ID)")
     bench = sub.add_parser("bench", help="the whole path, as fast as possible; prints JSON")
     bench.add_argument("--events", type=int, default=200_000)
     bench.add_argument("--forward-days", type=int, default=1)

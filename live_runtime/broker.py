@@ -13,6 +13,11 @@ from dataclasses import asdict, dataclass
 from quant.amm import RAYDIUM_V4, UNISWAP_V2, amount_out, price_impact
 
 
+class OrderFailed(Exception):
+    """An order that was not filled (refused before sending, reverted, or placed before and failed); the
+    message says why. The book is unchanged."""
+
+
 @dataclass
 class PoolState:
     chain: str
@@ -40,13 +45,15 @@ class Fill:
     fee: float
     ts_us: int
     seq: int
+    gas: float = 0.0  # quote currency paid for the transaction (live fills; paper fills pay none)
+    tx_hash: str = ""  # the chain transaction (live fills)
 
 
 @dataclass
 class Position:
     pool_id: str
     base_amount: float
-    cost: float  # quote spent, fee included
+    cost: float  # quote spent, fee and gas included
     entry_ts_us: int
     entry_seq: int
     snapshots_held: int = 0
@@ -91,16 +98,22 @@ class PaperBroker:
         self.apply(fill)
         return fill
 
+    def settle(self, booked: set[str]) -> list[Fill]:
+        """Fills of orders placed before a restart that the journal does not hold: none on paper (a paper
+        order never leaves the process; the replayed stream makes it again). See live_runtime.execution."""
+        return []
+
     def apply(self, fill: Fill) -> float:
         """Book a fill (also how a restart rebuilds the book from the journal); returns the realised PnL."""
+        self.cash -= fill.gas
         if fill.side == "buy":
             self.cash -= fill.amount_in
-            self.positions[fill.pool_id] = Position(fill.pool_id, fill.amount_out, fill.amount_in, fill.ts_us,
-                                                    fill.seq)
+            self.positions[fill.pool_id] = Position(fill.pool_id, fill.amount_out, fill.amount_in + fill.gas,
+                                                    fill.ts_us, fill.seq)
             return 0.0
         pos = self.positions.pop(fill.pool_id)
         self.cash += fill.amount_out
-        pnl = fill.amount_out - pos.cost
+        pnl = fill.amount_out - fill.gas - pos.cost
         self.realised_pnl += pnl
         return pnl
 

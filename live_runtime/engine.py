@@ -22,7 +22,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from live_runtime.broker import PaperBroker, PoolState
+from live_runtime.broker import OrderFailed, PaperBroker, PoolState
 from live_runtime.config import RuntimeConfig
 from live_runtime.journal import Journal, Resume
 from live_runtime.models import ModelWatcher
@@ -41,7 +41,8 @@ VOTERS = ("opportunity_model", "agent_entry_timing")
 
 class Engine:
     def __init__(self, cfg: RuntimeConfig, source, watcher: ModelWatcher | None = None,
-                 journal: Journal | None = None, resume: Resume | None = None, reorder_tolerance_s: float = 0.0):
+                 journal: Journal | None = None, resume: Resume | None = None, reorder_tolerance_s: float = 0.0,
+                 broker: PaperBroker | None = None):
         self.cfg, self.source = cfg, source
         self.journal = journal or Journal(cfg.journal_dir)
         resume = resume or self.journal.resume()
@@ -49,7 +50,7 @@ class Engine:
         self.features = OnlineFeatures()
         self.pools: dict[str, PoolState] = {}
         self.quote_symbol: dict[str, str] = {}
-        self.broker = PaperBroker(cfg.starting_balance)
+        self.broker = broker or PaperBroker(cfg.starting_balance)  # live: an executor with the same book
         self.risk = RiskGuard(cfg.risk, cfg.kill_file)
         self.orderer = Orderer(reorder_tolerance_s)
         self.labels = LabelConfig()
@@ -102,7 +103,12 @@ class Engine:
         self._next_release_us = 0
         self.stats = {"events": 0, "snapshots": 0, "swaps": 0, "passed_cascade": 0, "expensive": 0, "decisions": 0,
                       "entries": 0, "exits": 0, "blocked": 0, "outcomes": 0, "error_drift_alarms": 0,
-                      "pools_released": 0}
+                      "pools_released": 0, "order_failures": 0}
+        for fill in self.broker.settle({f.order_id for f in resume.fills}):  # live orders a crash left unbooked
+            pnl = self.broker.apply(fill)
+            if fill.side == "sell":
+                self.risk.on_close(pnl, fill.ts_us)
+            self._fill(fill, {"reasons": ["settled from the chain after a restart"]})
 
     # ---- the loop ----------------------------------------------------------------------------------------
 
@@ -379,7 +385,11 @@ class Engine:
             self.stats["blocked"] += 1
         self._decision(seq, e[0], e[3], decision)
         if not reasons:
-            fill = self.broker.buy(e[3], self.pools[e[3]], notional, e[0], seq)
+            try:
+                fill = self.broker.buy(e[3], self.pools[e[3]], notional, e[0], seq)
+            except OrderFailed as err:
+                self._order_failed(seq, e, "buy", err)
+                return
             self.stats["entries"] += 1
             self._fill(fill, decision)
 
@@ -401,11 +411,20 @@ class Engine:
         decision = {"action": "exit", "reasons": [reason], "position_return": ret, "value": value, "p_rug": rug,
                     "risk_state": str(self.risk.state)}
         self._decision(seq, e[0], e[3], decision)
-        fill = self.broker.sell_all(e[3], self.pools[e[3]], e[0], seq)
-        pnl = fill.amount_out - pos.cost
+        try:
+            fill = self.broker.sell_all(e[3], self.pools[e[3]], e[0], seq)
+        except OrderFailed as err:  # the position stays open; the next snapshot decides again
+            self._order_failed(seq, e, "sell", err)
+            return
+        pnl = fill.amount_out - fill.gas - pos.cost
         self.risk.on_close(pnl, e[0])
         self.stats["exits"] += 1
         self._fill(fill, {**decision, "pnl": pnl})
+
+    def _order_failed(self, seq: int, e: tuple, side: str, err: OrderFailed) -> None:
+        self.stats["order_failures"] += 1
+        log.error("%s", err)
+        self._activity("order_failed", seq, e[0], e[3], {"side": side, "error": str(err)})
 
     # ---- outcomes ----------------------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from web3 import HTTPProvider, Web3
 
+from tests.live.conftest import live_root  # noqa: F401 - the live runtime's registry (live execution tests)
+
 FOUNDRY = Path(__file__).parent / "node_modules" / "@foundry-rs"
 # npm installs only the binary package of this platform (the optionalDependencies of @foundry-rs/anvil).
 ARCH = {"x86_64": "amd64", "amd64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
@@ -82,3 +84,4 @@ def chain(anvil):
 
     _, w3 = anvil
     return w3, two_pair_market(w3)
+

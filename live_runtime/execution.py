@@ -1,0 +1,238 @@
+"""Live execution on an EVM chain: the runtime's orders as Uniswap V2 router swaps (`quant.chains.evm.swap`),
+booked from their receipts and never sent twice.
+
+An order's life: planned on the chain's reserves of that moment (amountOutMin = the pool's own quote less the
+slippage tolerance), signed (the nonce is fixed there, so the transaction's hash is known before anything is
+sent), appended to the order log and fsync'd, sent, and booked from its receipt: the amounts the pair's Swap
+event says moved and the gas really paid. The order log (`orders.jsonl` beside the journal's segments) is
+what makes a crash harmless. On start, every logged order whose fill is not in the journal is settled before
+the first event: one that was mined is booked from its receipt; one the node never saw is sent again (the
+same signed bytes, the same nonce: at most one of them can ever be mined); one that reverted, or whose nonce
+another transaction took, is recorded as failed. Order ids are the event and the side (`o{seq}-buy`, as on
+paper), so the stream replayed after a restart cannot place an order the log already holds.
+
+The book (cash, positions, equity marks at the stream's reserves) is the paper broker's; a fill adds the gas
+it cost. Orders block the decision loop until their receipt (`receipt_timeout_s`): on a chain with
+12-second blocks, the events behind an order wait for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from web3 import Web3
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3Exception
+
+from live_runtime.broker import Fill, OrderFailed, PaperBroker, PoolState
+from quant.amm import UNISWAP_V2, price_impact
+from quant.chains.errors import ChainError, ExecutionRefused
+from quant.chains.evm.abi import PAIR, SWAP
+from quant.chains.evm.swap import RouterSwapper
+
+log = logging.getLogger("live_runtime.execution")
+
+
+@dataclass
+class Order:
+    order_id: str
+    pool_id: str
+    side: str
+    token: str  # the pool's base token; the quote is the router's WETH, paid and received as ETH
+    amount_in: int  # raw units of what is sold
+    quote_out: int  # the pool's quote when planned, raw
+    min_out: int
+    price_impact: float
+    nonce: int
+    tx_hash: str
+    raw_tx: str  # the signed transaction: sent again, byte for byte, if the node never saw it
+    ts_us: int
+    seq: int
+    base_decimals: int
+    quote_decimals: int
+
+
+class EvmExecutor(PaperBroker):
+    """The paper broker's book with real swaps behind `buy` and `sell_all` (the engine's broker interface)."""
+
+    def __init__(self, swapper: RouterSwapper, order_log: Path, starting_balance: float,
+                 tolerance: float = 0.01, receipt_timeout_s: float = 120.0):
+        super().__init__(starting_balance)
+        if swapper.key is None or not swapper.live:
+            raise ExecutionRefused("live execution needs a swapper in live mode holding a key")
+        self.swapper, self.w3 = swapper, swapper.w3
+        self.address = swapper.key.address
+        self.tolerance, self.receipt_timeout_s = tolerance, receipt_timeout_s
+        self.order_log = Path(order_log)
+        self.order_log.parent.mkdir(parents=True, exist_ok=True)
+        self.orders: dict[str, Order] = {}
+        self.outcomes: dict[str, str] = {}  # order id -> "filled" / "failed: why"
+        self.received: dict[str, int] = {}  # order id -> raw units it bought or sold for (a sell sells them all)
+        self._tokens: dict[str, str] = {}
+        if self.order_log.exists():
+            for line in self.order_log.read_text().splitlines():
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                if "outcome" in rec:
+                    self.outcomes[rec["order_id"]] = rec["outcome"]
+                    if "received" in rec:
+                        self.received[rec["order_id"]] = rec["received"]
+                else:
+                    self.orders[rec["order_id"]] = Order(**rec)
+
+    def unsettled(self) -> list[str]:
+        """Logged orders without an outcome (sent or about to be when the process stopped)."""
+        return [o for o in self.orders if o not in self.outcomes]
+
+    # ---- the engine's interface --------------------------------------------------------------------------
+
+    def buy(self, pool_id: str, pool: PoolState, quote_in: float, ts_us: int, seq: int) -> Fill:
+        if quote_in > self.cash + 1e-12:
+            raise ValueError(f"order notional {quote_in} exceeds cash {self.cash}")
+        token = self._base_token(pool_id)
+        order = self._place(f"o{seq}-buy", pool_id, "buy", token, int(quote_in * 10**pool.quote_decimals),
+                            [self.swapper.weth, token], pool, ts_us, seq)
+        fill = self._await(order)
+        self.apply(fill)
+        try:  # let the router take the tokens back when the position closes (once per token)
+            self.w3.eth.wait_for_transaction_receipt(self.swapper.approve(token), timeout=self.receipt_timeout_s)
+        except (ChainError, TimeExhausted, ValueError) as err:  # the sell's gas estimate will say so again
+            log.error("approving %s for the router failed: %s", token, err)
+        return fill
+
+    def sell_all(self, pool_id: str, pool: PoolState, ts_us: int, seq: int) -> Fill:
+        pos = self.positions[pool_id]
+        token = self._base_token(pool_id)
+        # the raw amount the entry received (the float position loses the last digits of 18-decimal units)
+        held = self.received.get(f"o{pos.entry_seq}-buy", int(pos.base_amount * 10**pool.base_decimals))
+        order = self._place(f"o{seq}-sell", pool_id, "sell", token, held, [token, self.swapper.weth], pool, ts_us,
+                            seq)
+        fill = self._await(order)
+        self.apply(fill)
+        return fill
+
+    def settle(self, booked: set[str]) -> list[Fill]:
+        """On start: the fills of logged orders that the journal does not hold (`booked`: the order ids of its
+        committed fills), each looked up on chain, and sent again when the node never saw it. The caller
+        books and journals them."""
+        fills = []
+        for order in self.orders.values():
+            if order.order_id in booked or self.outcomes.get(order.order_id, "").startswith("failed"):
+                continue
+            try:
+                self._receipt_or_none(order) or self._resend(order)
+                fill = self._await(order)
+            except OrderFailed as err:
+                log.error("order %s from before the restart failed: %s", order.order_id, err)
+                continue
+            log.info("order %s from before the restart settled from its receipt %s", order.order_id, order.tx_hash)
+            fills.append(fill)
+        return fills
+
+    # ---- orders ------------------------------------------------------------------------------------------
+
+    def _place(self, order_id: str, pool_id: str, side: str, token: str, amount_in: int, path: list[str],
+               pool: PoolState, ts_us: int, seq: int) -> Order:
+        if order_id in self.orders:
+            raise OrderFailed(f"order {order_id} was placed before ({self.outcomes.get(order_id, 'pending')}); "
+                              "an order is never placed twice")
+        if amount_in <= 0:
+            raise OrderFailed(f"order {order_id}: amount_in={amount_in} raw units, nothing to trade")
+        try:
+            plan = self.swapper.plan(path, amount_in, self.address, tolerance=self.tolerance)
+            tx = self.swapper.build(plan, self.address)  # gas estimated: a swap that would revert stops here
+            signed = self.swapper.sign(tx)
+        except (ChainError, Web3Exception, ValueError) as err:  # a revert in the estimate, a cap, the node's no
+            raise OrderFailed(f"order {order_id} not sent: {err}") from err
+        r_in, r_out = self._reserves(pool_id, path[0])
+        order = Order(order_id, pool_id, side, token, amount_in, plan.quote_out, plan.min_out,
+                      price_impact(UNISWAP_V2, amount_in, r_in, r_out), tx["nonce"], signed.hash.to_0x_hex(),
+                      signed.raw_transaction.to_0x_hex(), ts_us, seq, pool.base_decimals, pool.quote_decimals)
+        self._append(asdict(order))  # before sending: a crash from here on is settled from the log
+        self.orders[order_id] = order
+        self.swapper.send(signed)
+        return order
+
+    def _await(self, order: Order) -> Fill:
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(order.tx_hash, timeout=self.receipt_timeout_s)
+        except TimeExhausted as err:
+            raise OrderFailed(f"order {order.order_id}: no receipt for {order.tx_hash} within "
+                              f"{self.receipt_timeout_s} s; it is settled on the next start") from err
+        if receipt["status"] != 1:
+            self._fail(order, f"transaction {order.tx_hash} reverted")
+        base_out, quote_out = self._swap_amounts(receipt, order)
+        gas = receipt["gasUsed"] * receipt["effectiveGasPrice"] / 10**18  # ETH, the quote currency
+        if order.side == "buy":
+            amount_in, amount_out = order.amount_in / 10**order.quote_decimals, base_out / 10**order.base_decimals
+        else:
+            amount_in, amount_out = order.amount_in / 10**order.base_decimals, quote_out / 10**order.quote_decimals
+        fee = (amount_in if order.side == "buy" else amount_out) * UNISWAP_V2.fee_fraction
+        received = base_out if order.side == "buy" else quote_out
+        self._append({"order_id": order.order_id, "outcome": "filled", "received": received})
+        self.outcomes[order.order_id], self.received[order.order_id] = "filled", received
+        return Fill(order.order_id, order.pool_id, order.side, amount_in, amount_out, order.price_impact, fee,
+                    order.ts_us, order.seq, gas=gas, tx_hash=order.tx_hash)
+
+    def _fail(self, order: Order, why: str) -> None:
+        self._append({"order_id": order.order_id, "outcome": f"failed: {why}"})
+        self.outcomes[order.order_id] = f"failed: {why}"
+        raise OrderFailed(f"order {order.order_id}: {why}")
+
+    def _receipt_or_none(self, order: Order):
+        try:
+            return self.w3.eth.get_transaction_receipt(order.tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def _resend(self, order: Order) -> None:
+        try:
+            self.w3.eth.get_transaction(order.tx_hash)
+            return  # pending: the node has it
+        except TransactionNotFound:
+            pass
+        if self.w3.eth.get_transaction_count(self.address) > order.nonce:
+            self._fail(order, f"nonce {order.nonce} was taken by another transaction; {order.tx_hash} never mined")
+        log.warning("order %s: the node never saw %s, sending the same signed transaction again", order.order_id,
+                    order.tx_hash)
+        self.w3.eth.send_raw_transaction(order.raw_tx)
+
+    def _swap_amounts(self, receipt, order: Order) -> tuple[int, int]:
+        """(base, quote) raw amounts the pair paid out in this transaction, from its Swap event."""
+        token0 = self._pair(order.pool_id).functions.token0().call()
+        for entry in receipt["logs"]:
+            if entry["address"].lower() != order.pool_id.lower() or entry["topics"][0].to_0x_hex() != SWAP:
+                continue
+            data = bytes(entry["data"])
+            _, _, out0, out1 = (int.from_bytes(data[i:i + 32], "big") for i in range(0, 128, 32))
+            return (out0, out1) if token0.lower() == order.token.lower() else (out1, out0)
+        raise ChainError(f"receipt of {order.tx_hash} holds no Swap event of pair {order.pool_id}")
+
+    # ---- chain reads -------------------------------------------------------------------------------------
+
+    def _pair(self, pool_id: str):
+        return self.w3.eth.contract(address=Web3.to_checksum_address(pool_id), abi=PAIR)
+
+    def _base_token(self, pool_id: str) -> str:
+        if pool_id not in self._tokens:
+            pair = self._pair(pool_id)
+            tokens = {pair.functions.token0().call(), pair.functions.token1().call()}
+            if self.swapper.weth not in tokens:
+                raise OrderFailed(f"pool {pool_id} is not quoted in WETH: the account trades ETH")
+            self._tokens[pool_id] = (tokens - {self.swapper.weth}).pop()
+        return self._tokens[pool_id]
+
+    def _reserves(self, pool_id: str, token_in: str) -> tuple[int, int]:
+        pair = self._pair(pool_id)
+        r0, r1, _ = pair.functions.getReserves().call()
+        return (r0, r1) if pair.functions.token0().call() == token_in else (r1, r0)
+
+    def _append(self, record: dict) -> None:
+        with open(self.order_log, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
