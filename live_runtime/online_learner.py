@@ -81,7 +81,7 @@ class OnlineLearner:
         self.last_brier = (own, base)
         self.trusted = own <= base
 
-    def _fit(self, iterations: int = 6, tolerance: float = 1e-3) -> None:
+    def _fit(self, iterations: int = 6, tolerance: float = 1e-2) -> None:
         at = self._newest(min(self.seen, self.memory))
         x, y = self.x[at], self.y[at]
         finite = np.isfinite(x)
