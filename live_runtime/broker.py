@@ -98,6 +98,19 @@ class PaperBroker:
         self.apply(fill)
         return fill
 
+    # A paper order fills at once: nothing is ever in flight (live_runtime.execution's orders are).
+    def in_flight(self, pool_id: str) -> bool:
+        return False
+
+    def open_count(self) -> int:
+        return len(self.positions)
+
+    def available_cash(self) -> float:
+        return self.cash
+
+    def poll(self, wait_s: float = 0.0) -> tuple[list[tuple[Fill, float]], list[OrderFailed]]:
+        return [], []
+
     def settle(self, booked: set[str]) -> list[Fill]:
         """Fills of orders placed before a restart that the journal does not hold: none on paper (a paper
         order never leaves the process; the replayed stream makes it again). See live_runtime.execution."""

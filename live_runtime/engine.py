@@ -22,7 +22,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from live_runtime.broker import OrderFailed, PaperBroker, PoolState
+from live_runtime.broker import Fill, OrderFailed, PaperBroker, PoolState
 from live_runtime.config import RuntimeConfig
 from live_runtime.journal import Journal, Resume
 from live_runtime.models import ModelWatcher
@@ -37,6 +37,7 @@ from quant.labels import LabelConfig, label_paths
 log = logging.getLogger("live_runtime.engine")
 VOLATILITY = FEATURES.index("volatility_10")
 VOTERS = ("opportunity_model", "agent_entry_timing")
+DRAIN_ORDERS_S = 30.0  # at the end of a stream, how long to wait for live orders in flight
 
 
 class Engine:
@@ -104,6 +105,7 @@ class Engine:
         self.stats = {"events": 0, "snapshots": 0, "swaps": 0, "passed_cascade": 0, "expensive": 0, "decisions": 0,
                       "entries": 0, "exits": 0, "blocked": 0, "outcomes": 0, "error_drift_alarms": 0,
                       "pools_released": 0, "order_failures": 0}
+        self._in_flight: dict[str, dict] = {}  # live orders sent, by id: the decision that sent them
         for fill in self.broker.settle({f.order_id for f in resume.fills}):  # live orders a crash left unbooked
             pnl = self.broker.apply(fill)
             if fill.side == "sell":
@@ -144,6 +146,7 @@ class Engine:
             self._housekeeping()
             if done and not len(self.orderer):
                 break
+        self._collect_fills(wait_s=DRAIN_ORDERS_S)
         self.resolve_outcomes()
         self.commit(learners=True)
 
@@ -328,6 +331,8 @@ class Engine:
         e, _slot, seq = scored["snaps"][i]
         if scored["tradable"][i]:
             self.risk.observe_volatility((scored["x"][i, VOLATILITY],))
+        if self.broker.in_flight(e[3]):  # a live order for it has no receipt yet: nothing to decide until then
+            return
         pos = self.broker.positions.get(e[3])
         if pos is not None:
             if e[0] > pos.entry_ts_us:
@@ -372,7 +377,8 @@ class Engine:
                            * (1 - rug / dcfg.rug_threshold) * yes_share) if not reasons else 0.0
         notional = round(self.cfg.risk.max_order_notional * max(0.25, confidence), 9)
         if not reasons:
-            veto = self.risk.check_entry(notional, float(x[VOLATILITY]), len(self.broker.positions), self.broker.cash)
+            veto = self.risk.check_entry(notional, float(x[VOLATILITY]), self.broker.open_count(),
+                                         self.broker.available_cash())
             if veto:
                 reasons.append(f"risk: {veto}")
         decision = {"action": "skip" if reasons else "enter", "reasons": reasons, "p_moon": moon, "p_rug": rug,
@@ -389,6 +395,9 @@ class Engine:
                 fill = self.broker.buy(e[3], self.pools[e[3]], notional, e[0], seq)
             except OrderFailed as err:
                 self._order_failed(seq, e, "buy", err)
+                return
+            if not isinstance(fill, Fill):  # sent, in flight: booked when its receipt comes
+                self._order_sent(fill, decision)
                 return
             self.stats["entries"] += 1
             self._fill(fill, decision)
@@ -416,6 +425,9 @@ class Engine:
         except OrderFailed as err:  # the position stays open; the next snapshot decides again
             self._order_failed(seq, e, "sell", err)
             return
+        if not isinstance(fill, Fill):
+            self._order_sent(fill, decision)
+            return
         pnl = fill.amount_out - fill.gas - pos.cost
         self.risk.on_close(pnl, e[0])
         self.stats["exits"] += 1
@@ -425,6 +437,30 @@ class Engine:
         self.stats["order_failures"] += 1
         log.error("%s", err)
         self._activity("order_failed", seq, e[0], e[3], {"side": side, "error": str(err)})
+
+    def _order_sent(self, order, decision: dict) -> None:
+        self._in_flight[order.order_id] = decision
+        self._activity("order_sent", order.seq, order.ts_us, order.pool_id,
+                       {"order_id": order.order_id, "side": order.side, "tx_hash": order.tx_hash,
+                        "amount_in_raw": order.amount_in, "min_out_raw": order.min_out})
+        self._fills_pending = True  # an order sent is journaled at once, as a fill is
+
+    def _collect_fills(self, wait_s: float = 0.0) -> None:
+        """Book the live orders whose receipts have come (between micro-batches; nothing on paper)."""
+        booked, failed = self.broker.poll(wait_s)
+        for fill, pnl in booked:
+            decision = self._in_flight.pop(fill.order_id, {"reasons": ["settled from the chain after a restart"]})
+            if fill.side == "sell":
+                self.risk.on_close(pnl, fill.ts_us)
+                self.stats["exits"] += 1
+                decision = {**decision, "pnl": pnl}
+            else:
+                self.stats["entries"] += 1
+            self._fill(fill, decision)
+        for err in failed:
+            self.stats["order_failures"] += 1
+            log.error("%s", err)
+            self._activity("order_failed", self.position, self.last_ts, None, {"error": str(err)})
 
     # ---- outcomes ----------------------------------------------------------------------------------------
 
@@ -557,6 +593,7 @@ class Engine:
         self._last_commit = time.monotonic()
 
     def _housekeeping(self) -> None:
+        self._collect_fills()
         now = time.monotonic()
         if self.last_ts >= self._next_release_us:  # hourly, in market time
             self._release_idle_pools()

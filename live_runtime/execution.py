@@ -11,9 +11,10 @@ same signed bytes, the same nonce: at most one of them can ever be mined); one t
 another transaction took, is recorded as failed. Order ids are the event and the side (`o{seq}-buy`, as on
 paper), so the stream replayed after a restart cannot place an order the log already holds.
 
-The book (cash, positions, equity marks at the stream's reserves) is the paper broker's; a fill adds the gas
-it cost. Orders block the decision loop until their receipt (`receipt_timeout_s`): on a chain with
-12-second blocks, the events behind an order wait for it.
+An order does not hold up the decision loop: it is sent and stays in flight (its pool takes no other
+decision, a buy counts as a position and its notional as committed cash) until `poll`, between micro-batches,
+finds its receipt. The book (cash, positions, equity marks at the stream's reserves) is the paper broker's;
+a fill adds the gas it cost.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from web3 import Web3
-from web3.exceptions import TimeExhausted, TransactionNotFound, Web3Exception
+from web3.exceptions import TransactionNotFound, Web3Exception
 
 from live_runtime.broker import Fill, OrderFailed, PaperBroker, PoolState
 from quant.amm import UNISWAP_V2, price_impact
 from quant.chains.errors import ChainError, ExecutionRefused
-from quant.chains.evm.abi import PAIR, SWAP
+from quant.chains.evm.abi import ERC20, PAIR, SWAP
 from quant.chains.evm.swap import RouterSwapper
 
 log = logging.getLogger("live_runtime.execution")
@@ -59,13 +61,16 @@ class EvmExecutor(PaperBroker):
     """The paper broker's book with real swaps behind `buy` and `sell_all` (the engine's broker interface)."""
 
     def __init__(self, swapper: RouterSwapper, order_log: Path, starting_balance: float,
-                 tolerance: float = 0.01, receipt_timeout_s: float = 120.0):
+                 tolerance: float = 0.01, receipt_timeout_s: float = 120.0, poll_every_s: float = 0.5):
         super().__init__(starting_balance)
         if swapper.key is None or not swapper.live:
             raise ExecutionRefused("live execution needs a swapper in live mode holding a key")
         self.swapper, self.w3 = swapper, swapper.w3
         self.address = swapper.key.address
-        self.tolerance, self.receipt_timeout_s = tolerance, receipt_timeout_s
+        self.tolerance, self.receipt_timeout_s, self.poll_every_s = tolerance, receipt_timeout_s, poll_every_s
+        self.pending: dict[str, Order] = {}  # sent, no receipt yet
+        self._sent_at: dict[str, float] = {}
+        self._next_poll = 0.0
         self.order_log = Path(order_log)
         self.order_log.parent.mkdir(parents=True, exist_ok=True)
         self.orders: dict[str, Order] = {}
@@ -90,47 +95,82 @@ class EvmExecutor(PaperBroker):
 
     # ---- the engine's interface --------------------------------------------------------------------------
 
-    def buy(self, pool_id: str, pool: PoolState, quote_in: float, ts_us: int, seq: int) -> Fill:
-        if quote_in > self.cash + 1e-12:
-            raise ValueError(f"order notional {quote_in} exceeds cash {self.cash}")
-        token = self._base_token(pool_id)
-        order = self._place(f"o{seq}-buy", pool_id, "buy", token, int(quote_in * 10**pool.quote_decimals),
-                            [self.swapper.weth, token], pool, ts_us, seq)
-        fill = self._await(order)
-        self.apply(fill)
-        try:  # let the router take the tokens back when the position closes (once per token)
-            self.w3.eth.wait_for_transaction_receipt(self.swapper.approve(token), timeout=self.receipt_timeout_s)
-        except (ChainError, TimeExhausted, ValueError) as err:  # the sell's gas estimate will say so again
-            log.error("approving %s for the router failed: %s", token, err)
-        return fill
+    def in_flight(self, pool_id: str) -> bool:
+        return any(o.pool_id == pool_id for o in self.pending.values())
 
-    def sell_all(self, pool_id: str, pool: PoolState, ts_us: int, seq: int) -> Fill:
+    def open_count(self) -> int:
+        return len(self.positions) + sum(o.side == "buy" for o in self.pending.values())
+
+    def available_cash(self) -> float:
+        return self.cash - sum(o.amount_in / 10**o.quote_decimals for o in self.pending.values() if o.side == "buy")
+
+    def buy(self, pool_id: str, pool: PoolState, quote_in: float, ts_us: int, seq: int) -> Order:
+        """Send the swap; the fill comes from `poll` once its receipt does."""
+        if quote_in > self.available_cash() + 1e-12:
+            raise OrderFailed(f"order o{seq}-buy: notional {quote_in} exceeds the cash not committed "
+                              f"({self.available_cash()})")
+        token = self._base_token(pool_id)
+        return self._place(f"o{seq}-buy", pool_id, "buy", token, int(quote_in * 10**pool.quote_decimals),
+                           [self.swapper.weth, token], pool, ts_us, seq)
+
+    def sell_all(self, pool_id: str, pool: PoolState, ts_us: int, seq: int) -> Order:
         pos = self.positions[pool_id]
         token = self._base_token(pool_id)
         # the raw amount the entry received (the float position loses the last digits of 18-decimal units)
         held = self.received.get(f"o{pos.entry_seq}-buy", int(pos.base_amount * 10**pool.base_decimals))
-        order = self._place(f"o{seq}-sell", pool_id, "sell", token, held, [token, self.swapper.weth], pool, ts_us,
-                            seq)
-        fill = self._await(order)
-        self.apply(fill)
-        return fill
+        return self._place(f"o{seq}-sell", pool_id, "sell", token, held, [token, self.swapper.weth], pool, ts_us,
+                           seq)
+
+    def poll(self, wait_s: float = 0.0) -> tuple[list[tuple[Fill, float]], list[OrderFailed]]:
+        """The orders in flight whose receipts have come: each booked, as (fill, realised PnL), or failed.
+        Asks the node at most every `poll_every_s`; with `wait_s`, waits up to that long for all of them."""
+        if not self.pending or (wait_s <= 0 and time.monotonic() < self._next_poll):
+            return [], []
+        deadline = time.monotonic() + wait_s
+        booked, failed = [], []
+        while True:
+            for order in list(self.pending.values()):
+                receipt = self._receipt_or_none(order)
+                if receipt is None:
+                    self._check_overdue(order, failed)
+                    continue
+                del self.pending[order.order_id]
+                try:
+                    fill = self._book(order, receipt)
+                except OrderFailed as err:
+                    failed.append(err)
+                    continue
+                booked.append((fill, self.apply(fill)))
+                if fill.side == "buy":
+                    self._approve(order.token)
+            if not self.pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        self._next_poll = time.monotonic() + self.poll_every_s
+        return booked, failed
 
     def settle(self, booked: set[str]) -> list[Fill]:
         """On start: the fills of logged orders that the journal does not hold (`booked`: the order ids of its
-        committed fills), each looked up on chain, and sent again when the node never saw it. The caller
-        books and journals them."""
+        committed fills), read from their receipts; the caller books and journals them. An order the node
+        never saw is sent again and, like one still pending, goes back in flight for `poll`."""
         fills = []
         for order in self.orders.values():
             if order.order_id in booked or self.outcomes.get(order.order_id, "").startswith("failed"):
                 continue
             try:
-                self._receipt_or_none(order) or self._resend(order)
-                fill = self._await(order)
+                receipt = self._receipt_or_none(order)
+                if receipt is None:
+                    self._resend(order)
+                    self.pending[order.order_id] = order
+                    self._sent_at[order.order_id] = time.monotonic()
+                    continue
+                fills.append(self._book(order, receipt))
+                if order.side == "buy":
+                    self._approve(order.token)
             except OrderFailed as err:
                 log.error("order %s from before the restart failed: %s", order.order_id, err)
                 continue
             log.info("order %s from before the restart settled from its receipt %s", order.order_id, order.tx_hash)
-            fills.append(fill)
         return fills
 
     # ---- orders ------------------------------------------------------------------------------------------
@@ -153,16 +193,13 @@ class EvmExecutor(PaperBroker):
                       price_impact(UNISWAP_V2, amount_in, r_in, r_out), tx["nonce"], signed.hash.to_0x_hex(),
                       signed.raw_transaction.to_0x_hex(), ts_us, seq, pool.base_decimals, pool.quote_decimals)
         self._append(asdict(order))  # before sending: a crash from here on is settled from the log
-        self.orders[order_id] = order
+        self.orders[order_id] = self.pending[order_id] = order
+        self._sent_at[order_id] = time.monotonic()
         self.swapper.send(signed)
         return order
 
-    def _await(self, order: Order) -> Fill:
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(order.tx_hash, timeout=self.receipt_timeout_s)
-        except TimeExhausted as err:
-            raise OrderFailed(f"order {order.order_id}: no receipt for {order.tx_hash} within "
-                              f"{self.receipt_timeout_s} s; it is settled on the next start") from err
+    def _book(self, order: Order, receipt) -> Fill:
+        """The fill a mined transaction made: the pair's Swap amounts and the gas paid."""
         if receipt["status"] != 1:
             self._fail(order, f"transaction {order.tx_hash} reverted")
         base_out, quote_out = self._swap_amounts(receipt, order)
@@ -173,10 +210,38 @@ class EvmExecutor(PaperBroker):
             amount_in, amount_out = order.amount_in / 10**order.base_decimals, quote_out / 10**order.quote_decimals
         fee = (amount_in if order.side == "buy" else amount_out) * UNISWAP_V2.fee_fraction
         received = base_out if order.side == "buy" else quote_out
-        self._append({"order_id": order.order_id, "outcome": "filled", "received": received})
+        if order.order_id not in self.outcomes:
+            self._append({"order_id": order.order_id, "outcome": "filled", "received": received})
         self.outcomes[order.order_id], self.received[order.order_id] = "filled", received
         return Fill(order.order_id, order.pool_id, order.side, amount_in, amount_out, order.price_impact, fee,
                     order.ts_us, order.seq, gas=gas, tx_hash=order.tx_hash)
+
+    def _check_overdue(self, order: Order, failed: list[OrderFailed]) -> None:
+        """No receipt after `receipt_timeout_s`: failed if another transaction took its nonce (it can never be
+        mined), else still in flight (a fee spike, a slow chain), with a warning."""
+        waited = time.monotonic() - self._sent_at.get(order.order_id, time.monotonic())
+        if waited < self.receipt_timeout_s:
+            return
+        if self.w3.eth.get_transaction_count(self.address) > order.nonce:
+            del self.pending[order.order_id]
+            try:
+                self._fail(order, f"nonce {order.nonce} was taken by another transaction; {order.tx_hash} never mined")
+            except OrderFailed as err:
+                failed.append(err)
+            return
+        log.warning("order %s: no receipt for %s after %.0f s, still waiting", order.order_id, order.tx_hash, waited)
+        self._sent_at[order.order_id] = time.monotonic()  # warn again after another timeout
+
+    def _approve(self, token: str) -> None:
+        """Let the router take the tokens back when the position closes; not waited for (a sell comes later,
+        and its gas estimate fails if the approval has not been mined)."""
+        try:
+            allowance = self.w3.eth.contract(address=token, abi=ERC20).functions.allowance(
+                self.address, self.swapper.router.address).call()
+            if allowance < 2**255:  # approvals are for the maximum: one per token, ever
+                self.swapper.approve(token)
+        except (ChainError, Web3Exception, ValueError) as err:
+            log.error("approving %s for the router failed: %s", token, err)
 
     def _fail(self, order: Order, why: str) -> None:
         self._append({"order_id": order.order_id, "outcome": f"failed: {why}"})

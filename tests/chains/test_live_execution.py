@@ -42,11 +42,11 @@ def market(anvil, monkeypatch):
     return w3, u, acct
 
 
-def executor(market, folder, balance=5.0):
+def executor(market, folder, balance=5.0, poll_every_s=0.5):
     w3, u, _ = market
     swapper = RouterSwapper(w3, u.router.address, 31337, GasCap(max_fee_per_gas=100 * GWEI), load_evm_key(),
                             live=True)
-    return EvmExecutor(swapper, folder / "orders.jsonl", balance)
+    return EvmExecutor(swapper, folder / "orders.jsonl", balance, poll_every_s=poll_every_s)
 
 
 def pool_state(u, token="AAA") -> PoolState:
@@ -58,24 +58,36 @@ def log_lines(tmp_path):
     return [json.loads(line) for line in (tmp_path / "orders.jsonl").read_text().splitlines()]
 
 
+def booked(ex, wait_s=10.0):
+    """The fills (and realised PnL) of the orders in flight, once their receipts are in."""
+    fills, failed = ex.poll(wait_s)
+    assert not failed and not ex.pending
+    return fills
+
+
 def test_a_round_trip_is_two_real_swaps_booked_from_their_receipts(market, tmp_path):
     w3, u, acct = market
     ex = executor(market, tmp_path)
     pool = u.pair("AAA").address
     r_tok, r_eth = u.reserves("AAA")
     eth_before = w3.eth.get_balance(acct.address)
-    buy = ex.buy(pool, pool_state(u), 0.5, 1, 7)
+    order = ex.buy(pool, pool_state(u), 0.5, 1, 7)
+    assert ex.in_flight(pool) and ex.open_count() == 1 and ex.available_cash() == 4.5 and ex.cash == 5.0
+    [(buy, _)] = booked(ex)
     got = u.tokens["AAA"].functions.balanceOf(acct.address).call()
     assert got == uniswap_v2_amount_out(E18 // 2, r_eth, r_tok)  # exactly the pool's quote
-    assert buy.order_id == "o7-buy" and buy.amount_out == got / E18 and buy.amount_in == 0.5
+    assert buy.order_id == order.order_id == "o7-buy" and buy.amount_out == got / E18 and buy.amount_in == 0.5
     receipt = w3.eth.get_transaction_receipt(buy.tx_hash)
     assert buy.gas == receipt["gasUsed"] * receipt["effectiveGasPrice"] / E18 > 0
     assert ex.positions[pool].base_amount == got / E18 and ex.cash == pytest.approx(5.0 - 0.5 - buy.gas, abs=1e-15)
+    assert not ex.in_flight(pool) and ex.open_count() == 1
 
     r_tok, r_eth = u.reserves("AAA")
-    sell = ex.sell_all(pool, pool_state(u), 2, 9)
+    ex.sell_all(pool, pool_state(u), 2, 9)
+    [(sell, pnl)] = booked(ex)
     assert u.tokens["AAA"].functions.balanceOf(acct.address).call() == 0
     assert sell.amount_out == uniswap_v2_amount_out(got, r_tok, r_eth) / E18 and pool not in ex.positions
+    assert pnl == pytest.approx(sell.amount_out - sell.gas - 0.5 - buy.gas, abs=1e-15)
     # the book agrees with the account: every wei that left it is a swap input or gas (approval's gas aside)
     approve_gas = eth_before - w3.eth.get_balance(acct.address) - round((0.5 - sell.amount_out + buy.gas + sell.gas) * E18)
     assert 0 < approve_gas < 10**15
@@ -87,20 +99,35 @@ def test_a_round_trip_is_two_real_swaps_booked_from_their_receipts(market, tmp_p
     assert lines[0]["tx_hash"] == buy.tx_hash and lines[0]["min_out"] < lines[0]["quote_out"]
 
 
-def test_an_order_sent_but_never_booked_is_settled_from_its_receipt_after_a_restart(market, tmp_path):
-    """The process dies after sending, before the fill reaches the journal: the next start books the fill
-    from the chain, and the account's nonce shows one swap (and the approval), not two."""
+def test_an_order_does_not_wait_for_its_block(market, tmp_path):
+    """With blocks no longer mined on each transaction, `buy` returns at once and the order stays in flight
+    (its pool takes no decision, its notional is committed) until a block holds it."""
     w3, u, acct = market
     ex = executor(market, tmp_path)
-    ex._await = lambda order: (_ for _ in ()).throw(SystemExit("killed after sending"))
-    with pytest.raises(SystemExit):
-        ex.buy(u.pair("AAA").address, pool_state(u), 0.5, 1, 3)
+    pool = u.pair("AAA").address
+    w3.provider.make_request("evm_setAutomine", [False])
+    try:
+        ex.buy(pool, pool_state(u), 0.5, 1, 8)
+        assert ex.poll(0.3) == ([], []) and ex.in_flight(pool) and ex.available_cash() == 4.5
+        w3.provider.make_request("evm_mine", [])
+        [(fill, _)] = booked(ex)
+        assert fill.order_id == "o8-buy" and pool in ex.positions and not ex.in_flight(pool)
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+
+
+def test_an_order_sent_but_never_booked_is_settled_from_its_receipt_after_a_restart(market, tmp_path):
+    """The process dies after sending, before the fill reaches the journal: the next start books the fill
+    from the chain, and the account's nonce shows one swap (and the approval a settled buy needs), not two."""
+    w3, u, acct = market
+    ex = executor(market, tmp_path)
+    ex.buy(u.pair("AAA").address, pool_state(u), 0.5, 1, 3)  # ... and the process dies here
     nonce = w3.eth.get_transaction_count(acct.address)
     again = executor(market, tmp_path)
     fills = again.settle(booked=set())
     assert [f.order_id for f in fills] == ["o3-buy"] and fills[0].amount_out > 0
     assert fills[0].amount_out == u.tokens["AAA"].functions.balanceOf(acct.address).call() / E18
-    assert w3.eth.get_transaction_count(acct.address) == nonce == 1  # nothing sent on settling
+    assert nonce == 1 and w3.eth.get_transaction_count(acct.address) == 2  # only the approval it had not sent
     assert again.settle(booked={"o3-buy"}) == []  # once the journal holds it, nothing to settle
     with pytest.raises(OrderFailed, match="never placed twice"):  # the replayed stream decides it again
         again.buy(u.pair("AAA").address, pool_state(u), 0.5, 1, 3)
@@ -116,14 +143,16 @@ def test_an_order_logged_but_never_sent_is_sent_once_on_restart(market, tmp_path
         ex.buy(u.pair("BBB").address, pool_state(u, "BBB"), 0.25, 1, 4)
     assert w3.eth.get_transaction_count(acct.address) == 0 and log_lines(tmp_path)[0]["order_id"] == "o4-buy"
     again = executor(market, tmp_path)
-    fills = again.settle(booked=set())
-    assert [f.order_id for f in fills] == ["o4-buy"] and w3.eth.get_transaction_count(acct.address) == 1
-    assert fills[0].tx_hash == log_lines(tmp_path)[0]["tx_hash"]
+    assert again.settle(booked=set()) == [] and again.in_flight(u.pair("BBB").address)  # sent again, in flight
+    [(fill, _)] = booked(again)
+    assert fill.order_id == "o4-buy" and w3.eth.get_transaction_count(acct.address) == 2  # and its approval
+    assert fill.tx_hash == log_lines(tmp_path)[0]["tx_hash"]
     # the journal, not the order log, says what is booked: until it holds the fill, a start settles it again,
     # from the receipt, sending nothing
-    assert executor(market, tmp_path).settle(booked=set()) == fills
+    [settled] = executor(market, tmp_path).settle(booked=set())
+    assert settled == fill
     assert executor(market, tmp_path).settle(booked={"o4-buy"}) == []
-    assert w3.eth.get_transaction_count(acct.address) == 1
+    assert w3.eth.get_transaction_count(acct.address) == 2  # the approval is not repeated either
 
 
 def test_an_order_that_cannot_fill_is_refused_before_anything_is_signed(market, tmp_path):
@@ -174,7 +203,8 @@ def test_the_runtime_trades_live_on_the_chain_and_a_restart_sends_nothing_again(
         journal = Journal(cfg.journal_dir)
         resume = journal.resume()
         engine = Engine(replace(cfg, risk=risk), TableStream(events, [], start_seq=resume.position),
-                        journal=journal, resume=resume, broker=executor(market, cfg.journal_dir))
+                        journal=journal, resume=resume,
+                        broker=executor(market, cfg.journal_dir, poll_every_s=0.0))  # receipts each batch
         engine.run()
         return engine
 
@@ -187,7 +217,8 @@ def test_the_runtime_trades_live_on_the_chain_and_a_restart_sends_nothing_again(
         assert receipt["status"] == 1 and receipt["from"] == acct.address
         assert fill["gas"] == receipt["gasUsed"] * receipt["effectiveGasPrice"] / E18
     nonce = w3.eth.get_transaction_count(acct.address)
-    assert nonce == len(fills) + engine.stats["entries"]  # the swaps and one approval per entry
+    tokens = {f["pool_id"] for f in fills if f["side"] == "buy"}
+    assert nonce == len(fills) + len(tokens)  # the swaps, and one approval per token ever bought
     spent = sum(f["amount_in"] + f["gas"] for f in fills if f["side"] == "buy")
     assert engine.broker.cash == pytest.approx(5.0 - spent + sum(f["amount_out"] - f["gas"] for f in fills
                                                                  if f["side"] == "sell"), abs=1e-12)
