@@ -77,17 +77,25 @@ class EvmExecutor(PaperBroker):
         self.outcomes: dict[str, str] = {}  # order id -> "filled" / "failed: why"
         self.received: dict[str, int] = {}  # order id -> raw units it bought or sold for (a sell sells them all)
         self._tokens: dict[str, str] = {}
-        if self.order_log.exists():
-            for line in self.order_log.read_text().splitlines():
-                if not line.strip():
-                    continue
+        lines = self.order_log.read_text().splitlines() if self.order_log.exists() else []
+        for k, line in enumerate(lines):
+            try:
                 rec = json.loads(line)
-                if "outcome" in rec:
-                    self.outcomes[rec["order_id"]] = rec["outcome"]
-                    if "received" in rec:
-                        self.received[rec["order_id"]] = rec["received"]
-                else:
-                    self.orders[rec["order_id"]] = Order(**rec)
+            except json.JSONDecodeError:
+                if k < len(lines) - 1:
+                    raise
+                # a last line cut short by a crash: never fsync'd whole, so nothing was sent after it; cut off,
+                # so that the next record starts on a line of its own
+                log.warning("dropping a partial last line of %s: %.80s", self.order_log, line)
+                with open(self.order_log, "r+b") as f:
+                    f.truncate(len(self.order_log.read_bytes()) - len(line.encode()))
+                continue
+            if "outcome" in rec:
+                self.outcomes[rec["order_id"]] = rec["outcome"]
+                if "received" in rec:
+                    self.received[rec["order_id"]] = rec["received"]
+            else:
+                self.orders[rec["order_id"]] = Order(**rec)
 
     def unsettled(self) -> list[str]:
         """Logged orders without an outcome (sent or about to be when the process stopped)."""
