@@ -81,22 +81,19 @@ class PaperBroker:
         out = amount_out(pool.venue, raw_in, base_raw, quote_raw)
         return out / 10**pool.quote_decimals, price_impact(pool.venue, raw_in, base_raw, quote_raw)
 
+    # An order's fill, at these reserves; the caller books it (`apply`), as it books every fill.
     def buy(self, pool_id: str, pool: PoolState, quote_in: float, ts_us: int, seq: int) -> Fill:
         if quote_in > self.cash + 1e-12:
             raise ValueError(f"order notional {quote_in} exceeds cash {self.cash}")
         base, impact = self.quote_buy(pool, quote_in)
-        fill = Fill(f"o{seq}-buy", pool_id, "buy", quote_in, base, impact,
-                    quote_in * pool.venue.fee_fraction, ts_us, seq)
-        self.apply(fill)
-        return fill
+        return Fill(f"o{seq}-buy", pool_id, "buy", quote_in, base, impact, quote_in * pool.venue.fee_fraction,
+                    ts_us, seq)
 
     def sell_all(self, pool_id: str, pool: PoolState, ts_us: int, seq: int) -> Fill:
         pos = self.positions[pool_id]
         quote, impact = self.quote_sell(pool, pos.base_amount)
-        fill = Fill(f"o{seq}-sell", pool_id, "sell", pos.base_amount, quote, impact,
+        return Fill(f"o{seq}-sell", pool_id, "sell", pos.base_amount, quote, impact,
                     quote * pool.venue.fee_fraction, ts_us, seq)
-        self.apply(fill)
-        return fill
 
     # A paper order fills at once: nothing is ever in flight (live_runtime.execution's orders are).
     def in_flight(self, pool_id: str) -> bool:
@@ -108,7 +105,7 @@ class PaperBroker:
     def available_cash(self) -> float:
         return self.cash
 
-    def poll(self, wait_s: float = 0.0) -> tuple[list[tuple[Fill, float]], list[OrderFailed]]:
+    def poll(self, wait_s: float = 0.0) -> tuple[list[Fill], list[OrderFailed]]:
         return [], []
 
     def settle(self, booked: set[str]) -> list[Fill]:

@@ -38,6 +38,7 @@ log = logging.getLogger("live_runtime.engine")
 VOLATILITY = FEATURES.index("volatility_10")
 VOTERS = ("opportunity_model", "agent_entry_timing")
 DRAIN_ORDERS_S = 30.0  # at the end of a stream, how long to wait for live orders in flight
+SETTLED = {"reasons": ["settled from the chain after a restart"]}  # a live order sent before the restart
 
 
 class Engine:
@@ -107,10 +108,7 @@ class Engine:
                       "pools_released": 0, "order_failures": 0}
         self._in_flight: dict[str, dict] = {}  # live orders sent, by id: the decision that sent them
         for fill in self.broker.settle({f.order_id for f in resume.fills}):  # live orders a crash left unbooked
-            pnl = self.broker.apply(fill)
-            if fill.side == "sell":
-                self.risk.on_close(pnl, fill.ts_us)
-            self._fill(fill, {"reasons": ["settled from the chain after a restart"]})
+            self._book(fill, SETTLED)
 
     # ---- the loop ----------------------------------------------------------------------------------------
 
@@ -396,11 +394,10 @@ class Engine:
             except OrderFailed as err:
                 self._order_failed(seq, e, "buy", err)
                 return
-            if not isinstance(fill, Fill):  # sent, in flight: booked when its receipt comes
+            if isinstance(fill, Fill):
+                self._book(fill, decision)
+            else:  # sent, in flight: booked when its receipt comes
                 self._order_sent(fill, decision)
-                return
-            self.stats["entries"] += 1
-            self._fill(fill, decision)
 
     def _exit(self, e: tuple, seq: int, pos, rug: float, action: int) -> None:
         pos.snapshots_held += 1
@@ -425,18 +422,27 @@ class Engine:
         except OrderFailed as err:  # the position stays open; the next snapshot decides again
             self._order_failed(seq, e, "sell", err)
             return
-        if not isinstance(fill, Fill):
+        if isinstance(fill, Fill):
+            self._book(fill, decision)
+        else:
             self._order_sent(fill, decision)
-            return
-        pnl = fill.amount_out - fill.gas - pos.cost
-        self.risk.on_close(pnl, e[0])
-        self.stats["exits"] += 1
-        self._fill(fill, {**decision, "pnl": pnl})
 
-    def _order_failed(self, seq: int, e: tuple, side: str, err: OrderFailed) -> None:
+    def _book(self, fill: Fill, decision: dict) -> None:
+        """Every fill, paper or live, at once or from a receipt, into the book, the risk guard and the journal."""
+        pnl = self.broker.apply(fill)
+        if fill.side == "sell":
+            self.risk.on_close(pnl, fill.ts_us)
+            self.stats["exits"] += 1
+            decision = {**decision, "pnl": pnl}
+        else:
+            self.stats["entries"] += 1
+        self._fill(fill, decision)
+
+    def _order_failed(self, seq: int, e: tuple | None, side: str | None, err: OrderFailed) -> None:
         self.stats["order_failures"] += 1
         log.error("%s", err)
-        self._activity("order_failed", seq, e[0], e[3], {"side": side, "error": str(err)})
+        ts, pool_id = (e[0], e[3]) if e is not None else (self.last_ts, None)
+        self._activity("order_failed", seq, ts, pool_id, {"side": side, "error": str(err)})
 
     def _order_sent(self, order, decision: dict) -> None:
         self._in_flight[order.order_id] = decision
@@ -447,20 +453,11 @@ class Engine:
 
     def _collect_fills(self, wait_s: float = 0.0) -> None:
         """Book the live orders whose receipts have come (between micro-batches; nothing on paper)."""
-        booked, failed = self.broker.poll(wait_s)
-        for fill, pnl in booked:
-            decision = self._in_flight.pop(fill.order_id, {"reasons": ["settled from the chain after a restart"]})
-            if fill.side == "sell":
-                self.risk.on_close(pnl, fill.ts_us)
-                self.stats["exits"] += 1
-                decision = {**decision, "pnl": pnl}
-            else:
-                self.stats["entries"] += 1
-            self._fill(fill, decision)
+        fills, failed = self.broker.poll(wait_s)
+        for fill in fills:
+            self._book(fill, self._in_flight.pop(fill.order_id, SETTLED))
         for err in failed:
-            self.stats["order_failures"] += 1
-            log.error("%s", err)
-            self._activity("order_failed", self.position, self.last_ts, None, {"error": str(err)})
+            self._order_failed(self.position, None, None, err)
 
     # ---- outcomes ----------------------------------------------------------------------------------------
 

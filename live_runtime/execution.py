@@ -76,7 +76,7 @@ class EvmExecutor(PaperBroker):
         self.orders: dict[str, Order] = {}
         self.outcomes: dict[str, str] = {}  # order id -> "filled" / "failed: why"
         self.received: dict[str, int] = {}  # order id -> raw units it bought or sold for (a sell sells them all)
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, tuple[str, str]] = {}  # pool -> (its token0, its token1), read once
         lines = self.order_log.read_text().splitlines() if self.order_log.exists() else []
         for k, line in enumerate(lines):
             try:
@@ -129,13 +129,13 @@ class EvmExecutor(PaperBroker):
         return self._place(f"o{seq}-sell", pool_id, "sell", token, held, [token, self.swapper.weth], pool, ts_us,
                            seq)
 
-    def poll(self, wait_s: float = 0.0) -> tuple[list[tuple[Fill, float]], list[OrderFailed]]:
-        """The orders in flight whose receipts have come: each booked, as (fill, realised PnL), or failed.
+    def poll(self, wait_s: float = 0.0) -> tuple[list[Fill], list[OrderFailed]]:
+        """The orders in flight whose receipts have come: their fills (for the caller to book) and failures.
         Asks the node at most every `poll_every_s`; with `wait_s`, waits up to that long for all of them."""
         if not self.pending or (wait_s <= 0 and time.monotonic() < self._next_poll):
             return [], []
         deadline = time.monotonic() + wait_s
-        booked, failed = [], []
+        fills, failed = [], []
         while True:
             for order in list(self.pending.values()):
                 receipt = self._receipt_or_none(order)
@@ -148,14 +148,14 @@ class EvmExecutor(PaperBroker):
                 except OrderFailed as err:
                     failed.append(err)
                     continue
-                booked.append((fill, self.apply(fill)))
+                fills.append(fill)
                 if fill.side == "buy":
                     self._approve(order.token)
             if not self.pending or time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
         self._next_poll = time.monotonic() + self.poll_every_s
-        return booked, failed
+        return fills, failed
 
     def settle(self, booked: set[str]) -> list[Fill]:
         """On start: the fills of logged orders that the journal does not hold (`booked`: the order ids of its
@@ -276,7 +276,7 @@ class EvmExecutor(PaperBroker):
 
     def _swap_amounts(self, receipt, order: Order) -> tuple[int, int]:
         """(base, quote) raw amounts the pair paid out in this transaction, from its Swap event."""
-        token0 = self._pair(order.pool_id).functions.token0().call()
+        token0 = self._pair_tokens(order.pool_id)[0]
         for entry in receipt["logs"]:
             if entry["address"].lower() != order.pool_id.lower() or entry["topics"][0].to_0x_hex() != SWAP:
                 continue
@@ -290,19 +290,22 @@ class EvmExecutor(PaperBroker):
     def _pair(self, pool_id: str):
         return self.w3.eth.contract(address=Web3.to_checksum_address(pool_id), abi=PAIR)
 
-    def _base_token(self, pool_id: str) -> str:
+    def _pair_tokens(self, pool_id: str) -> tuple[str, str]:
         if pool_id not in self._tokens:
             pair = self._pair(pool_id)
-            tokens = {pair.functions.token0().call(), pair.functions.token1().call()}
-            if self.swapper.weth not in tokens:
-                raise OrderFailed(f"pool {pool_id} is not quoted in WETH: the account trades ETH")
-            self._tokens[pool_id] = (tokens - {self.swapper.weth}).pop()
+            self._tokens[pool_id] = (pair.functions.token0().call(), pair.functions.token1().call())
         return self._tokens[pool_id]
+
+    def _base_token(self, pool_id: str) -> str:
+        tokens = set(self._pair_tokens(pool_id))
+        if self.swapper.weth not in tokens:
+            raise OrderFailed(f"pool {pool_id} is not quoted in WETH: the account trades ETH")
+        return (tokens - {self.swapper.weth}).pop()
 
     def _reserves(self, pool_id: str, token_in: str) -> tuple[int, int]:
         pair = self._pair(pool_id)
         r0, r1, _ = pair.functions.getReserves().call()
-        return (r0, r1) if pair.functions.token0().call() == token_in else (r1, r0)
+        return (r0, r1) if self._pair_tokens(pool_id)[0] == token_in else (r1, r0)
 
     def _append(self, record: dict) -> None:
         with open(self.order_log, "a") as f:

@@ -59,10 +59,11 @@ def log_lines(tmp_path):
 
 
 def booked(ex, wait_s=10.0):
-    """The fills (and realised PnL) of the orders in flight, once their receipts are in."""
+    """The fills of the orders in flight once their receipts are in, booked as the engine books them:
+    (fill, realised PnL)."""
     fills, failed = ex.poll(wait_s)
     assert not failed and not ex.pending
-    return fills
+    return [(fill, ex.apply(fill)) for fill in fills]
 
 
 def test_a_round_trip_is_two_real_swaps_booked_from_their_receipts(market, tmp_path):
