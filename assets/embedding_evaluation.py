@@ -4,8 +4,8 @@ and plain-language queries per archetype, against the simulator's truth (evaluat
 import dagster as dg
 
 from assets.embeddings import PREFIX
-from quant.embedding_eval import MIN_WALLETS, evaluate
-from quant.search import WalletSearch
+from quant.retrieval.evaluation import MIN_WALLETS, evaluate
+from quant.retrieval.search import WalletSearch
 from resources import ChainSource, ChromaStore, Embedder
 
 BEHAVIOUR_GOAL = 0.8

@@ -6,8 +6,8 @@ import polars as pl
 from pydantic import Field
 
 from assets.wallets import _window_views
-from quant.embedding_docs import connection_docs, identity_collections, position_docs, position_table
-from quant.vector_store import FUNDING, IDENTITY, TRADE_TEXTS, TRADES, SyncStats
+from quant.retrieval.documents import connection_docs, identity_collections, position_docs, position_table
+from quant.retrieval.vector_store import FUNDING, IDENTITY, TRADE_TEXTS, TRADES, SyncStats
 from resources import ChromaStore, Embedder, Warehouse
 
 OWNER = "team:wallets"

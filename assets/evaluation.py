@@ -62,7 +62,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig, 
                 f"Solana pools of the held-out days, {start:g} SOL, stake {start / 3:.2f} SOL, at most 3 positions. "
                 "Model: enter when P(moon) > 0.7 and P(rug) < 0.3; rule-based: the hand-written moon filter "
                 "(quant.evaluation.baselines); buy-and-hold: every pool opened in the window, balance split "
-                "evenly. Filled on Raydium v4 math (quant.amm) at the snapshot after the signal, sold 10 "
+                "evenly. Filled on Raydium v4 math (quant.market.amm) at the snapshot after the signal, sold 10 "
                 "snapshots later; equity is realised PnL."),
             "equity_curves": dg.MetadataValue.md(png_markdown(png, "equity curves")),
             "equity_curves_png": dg.MetadataValue.path(str(plot_path)),

@@ -10,8 +10,8 @@ from pandera.errors import SchemaErrors
 
 from assets.partitions import daily_partitions
 from quant.features import WINDOW, batch_features
+from quant.features.labels import LabelConfig, build_labels
 from quant.features.schema import FEATURE_SCHEMA
-from quant.labels import LabelConfig, build_labels
 from resources import Warehouse
 
 OWNER = "team:ml"

@@ -7,9 +7,9 @@ import dagster as dg
 from pandera.errors import SchemaErrors
 
 from assets.partitions import daily_partitions
-from quant.market_source import MARKET_TABLES
-from quant.schemas import CONTRACTS
-from quant.validation import split_valid
+from quant.market.schemas import CONTRACTS
+from quant.market.source import MARKET_TABLES
+from quant.market.validation import split_valid
 from resources import ChainSource, RawStore, Warehouse
 
 SCHEMA_CHECK = "schema"

@@ -5,7 +5,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from quant.evaluation import metrics
+from quant.models import metrics
 from quant.models.datasets import Window, cadence, holdout_window, slippage_table
 from quant.models.specs import MOON, RUG, SLIPPAGE, ModelSpec
 from quant.models.train import code_version, data_fingerprint, predict, reference_histograms, train_booster

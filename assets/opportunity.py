@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 
 from assets.models import OWNER, TrainingConfig, labelled_data, training_window
-from quant.evaluation import metrics
 from quant.evaluation.opportunity import ENTER_OPPORTUNITY, evaluate_opportunity
 from quant.evaluation.plot import equity_png, png_markdown
 from quant.evaluation.walk_forward import EvalConfig
 from quant.features import FEATURES
-from quant.models import promotion, sequence
+from quant.models import metrics, promotion, sequence
 from quant.models.train import code_version, data_fingerprint, reference_histograms
 from resources import ModelRegistry, Warehouse
 

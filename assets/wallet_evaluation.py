@@ -4,7 +4,7 @@ truth through the chain source: an evaluation asset, never an input to the calls
 import dagster as dg
 
 from assets.wallets import WalletWindow
-from quant.wallet_eval import evaluate_rings, evaluate_scanner
+from quant.wallets.evaluation import evaluate_rings, evaluate_scanner
 from resources import ChainSource, Warehouse
 
 # What the default world must show. TARGET precision follows the 3% false-positive rate hand-tuned scanners

@@ -8,10 +8,10 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from quant.funding import FundingConfig, build_graph, member_wash_scores
-from quant.scanner import STAGES, scan
-from quant.scanner_config import ScannerConfig
-from quant.wallets import build_profiles
+from quant.wallets.funding_graph import FundingConfig, build_graph, member_wash_scores
+from quant.wallets.profiles import build_profiles
+from quant.wallets.scanner.config import ScannerConfig
+from quant.wallets.scanner.stages import STAGES, scan
 from resources import Warehouse
 
 OWNER = "team:wallets"

@@ -25,11 +25,11 @@ from quant.agents.data import listed_paths, new_pool_paths
 from quant.agents.pool_envs import EntryTimingEnv
 from quant.agents.training import PPOConfig, load_agent, register_agent, run_policy, train_ppo
 from quant.features import FEATURES, batch_features
-from quant.market_source import SimulatedMarket
+from quant.models.registry import Registry
 from quant.models.sequence import OpportunityNet, SequenceConfig, load_sequence_model, register_sequence_model
-from quant.registry import Registry
 from quant.settings import Settings
 from quant.simulator import default_world
+from quant.simulator.market import SimulatedMarket
 
 SIZES = ("default",)
 STEPS = 20_000

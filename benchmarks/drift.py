@@ -20,7 +20,7 @@ import pandas as pd
 
 from quant.drift import PSI_ALERT, psi_table
 from quant.features import batch_features
-from quant.labels import LabelConfig, build_labels
+from quant.features.labels import LabelConfig, build_labels
 from quant.models.datasets import labelled
 from quant.models.specs import MOON
 from quant.models.train import predict, reference_histograms, train_booster

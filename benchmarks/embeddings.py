@@ -18,12 +18,12 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from quant.embedding_docs import connection_docs, identity_collections, position_docs, position_table
-from quant.embeddings import make_embedder
-from quant.funding import build_graph
-from quant.scanner import scan
-from quant.vector_store import FUNDING, TRADE_TEXTS, TRADES, VectorStore
-from quant.wallets import build_profiles
+from quant.retrieval.documents import connection_docs, identity_collections, position_docs, position_table
+from quant.retrieval.embedders import make_embedder
+from quant.retrieval.vector_store import FUNDING, TRADE_TEXTS, TRADES, VectorStore
+from quant.wallets.funding_graph import build_graph
+from quant.wallets.profiles import build_profiles
+from quant.wallets.scanner.stages import scan
 
 SIZES = ("default",)
 SCALE = {"small": (500, 20_000), "default": (2_000, 100_000)}

@@ -1,4 +1,4 @@
-"""Feature and label build throughput (`quant.features.batch_features` + `quant.labels.build_labels`).
+"""Feature and label build throughput (`quant.features.batch_features` + `quant.features.labels.build_labels`).
 
 default: the default simulated world (8 days, ~260k snapshots, ~1M swaps), built by the simulator.
 large: 10M pool snapshots with ~10M swaps, synthesised directly with numpy (random-walk prices, reserves and
@@ -17,10 +17,10 @@ import polars as pl
 
 from benchmarks.common import median_seconds, peak_rss_mb
 from quant.features import batch_features
-from quant.labels import build_labels
-from quant.market_source import SimulatedMarket
+from quant.features.labels import build_labels
 from quant.settings import Settings
 from quant.simulator.config import default_world
+from quant.simulator.market import SimulatedMarket
 
 SIZES = ("default", "large")
 LARGE_SNAPSHOTS = 10_000_000

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from quant.registry import Registry
+from quant.models.registry import Registry
 from quant.settings import Settings
 
 SIZES = ("default",)

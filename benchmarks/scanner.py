@@ -22,9 +22,9 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.common import peak_rss_mb
-from quant.funding import build_graph
-from quant.scanner import scan
-from quant.wallets import build_profiles
+from quant.wallets.funding_graph import build_graph
+from quant.wallets.profiles import build_profiles
+from quant.wallets.scanner.stages import scan
 
 SIZES = ("default", "large")
 SCALE = {"default": (100_000, 1_000_000), "large": (1_000_000, 10_000_000)}

@@ -13,7 +13,7 @@ import pandas as pd
 from benchmarks.common import peak_rss_mb
 from benchmarks.features import default_world_tables
 from quant.features import batch_features
-from quant.labels import build_labels
+from quant.features.labels import build_labels
 from quant.models.datasets import cadence, holdout_window, labelled, slippage_table
 from quant.models.specs import MOON, RUG, SLIPPAGE
 from quant.models.train import train_booster

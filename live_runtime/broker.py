@@ -1,4 +1,4 @@
-"""The paper broker: fills through the constant-product pool at the reserves of that moment (quant.amm's exact
+"""The paper broker: fills through the constant-product pool at the reserves of that moment (quant.market.amm's exact
 integer math, with the venue's fee and the trade's own price impact), cash, positions, PnL and equity.
 
 Paper fills never move the simulated pool: the order is hypothetical, so the market the runtime sees next is
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from quant.amm import RAYDIUM_V4, UNISWAP_V2, amount_out, price_impact
+from quant.market.amm import RAYDIUM_V4, UNISWAP_V2, amount_out, price_impact
 
 
 class OrderFailed(Exception):

@@ -31,8 +31,8 @@ from live_runtime.risk import RiskGuard
 from live_runtime.sources import SNAPSHOT, SWAP, Orderer
 from quant.drift import PageHinkley
 from quant.features import FEATURES, OnlineFeatures
+from quant.features.labels import LabelConfig, label_paths
 from quant.features.online import EXTRA
-from quant.labels import LabelConfig, label_paths
 
 log = logging.getLogger("live_runtime.engine")
 VOLATILITY = FEATURES.index("volatility_10")
@@ -483,7 +483,7 @@ class Engine:
                                         inputs[slot, end - h - 1:end, 2].copy()))
 
     def resolve_outcomes(self) -> int:
-        """Label the predictions whose horizon has passed (quant.labels, the training labels' definition)."""
+        """Label the predictions whose horizon has passed (quant.features.labels, the training labels' definition)."""
         if not self.to_resolve:
             return 0
         todo, self.to_resolve = self.to_resolve, []

@@ -30,10 +30,10 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 
 from live_runtime.broker import Fill, OrderFailed, PaperBroker, PoolState
-from quant.amm import UNISWAP_V2, price_impact
 from quant.chains.errors import ChainError, ExecutionRefused
 from quant.chains.evm.abi import ERC20, PAIR, SWAP
 from quant.chains.evm.swap import RouterSwapper
+from quant.market.amm import UNISWAP_V2, price_impact
 
 log = logging.getLogger("live_runtime.execution")
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from live_runtime.compiled import CompiledTrees, compiled_or_none, probe_rows
 from quant.features import FEATURES
-from quant.registry import LoadedModel, Registry, RegistryError
+from quant.models.registry import LoadedModel, Registry, RegistryError
 
 log = logging.getLogger("live_runtime.models")
 

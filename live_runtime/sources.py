@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quant.market_source import MarketSource, SimulatedMarket
+from quant.market.source import MarketSource
 from quant.settings import Settings
 from quant.simulator.config import world_config
+from quant.simulator.market import SimulatedMarket
 
 SWAP, SNAPSHOT = 0, 1
 log = logging.getLogger("live_runtime.sources")

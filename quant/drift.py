@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant.evaluation import metrics
+from quant.models import metrics
 
 # A bin with no sample (or no reference) rows would make ln(a / e) infinite. Both shares are floored at
 # PSI_EPS before the sum, the usual convention: one empty bin of ten then adds about 0.1 * ln(0.1 / 1e-4)

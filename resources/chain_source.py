@@ -11,8 +11,9 @@ import pandas as pd
 from pydantic import PrivateAttr
 
 from quant.chains.factory import SyncRaydiumSource, evm_source
-from quant.market_source import MarketSource, SimulatedMarket
+from quant.market.source import MarketSource
 from quant.simulator.config import WorldConfig, world_config
+from quant.simulator.market import SimulatedMarket
 from quant.simulator.world import Truth
 
 SOURCE_KINDS = ("simulated", "solana", "evm")

@@ -1,11 +1,11 @@
-"""The model registry as a Dagster resource: a root directory, and the registry format of `quant.registry`
+"""The model registry as a Dagster resource: a root directory, and the registry format of `quant.models.registry`
 (the live runtime reads the same files without Dagster)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from quant.registry import Registry
+from quant.models.registry import Registry
 
 
 class ModelRegistry(dg.ConfigurableResource):

@@ -1,13 +1,13 @@
 """The vector store (Chroma, persistent directory or server) and the text embedder as Dagster resources: thin
-wrappers over `quant.vector_store` and `quant.embeddings`."""
+wrappers over `quant.retrieval.vector_store` and `quant.retrieval.embedders`."""
 
 from __future__ import annotations
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from quant.embeddings import make_embedder
-from quant.vector_store import VectorStore
+from quant.retrieval.embedders import make_embedder
+from quant.retrieval.vector_store import VectorStore
 
 
 class ChromaStore(dg.ConfigurableResource):

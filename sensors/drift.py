@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from quant.drift import PSI_ALERT, psi_table, quality_drift
+from quant.models.registry import Registry
 from quant.models.train import predict
-from quant.registry import Registry
 from resources import LiveJournal, ModelRegistry, Warehouse
 
 DAY = pd.Timedelta(days=1)

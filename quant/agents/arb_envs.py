@@ -1,7 +1,7 @@
 """Arbitrage environments: hedged round trips that open and close within one step, in USD.
 
 CEX-DEX: buy the token in the pool and sell it on the CEX at its reference price (or the reverse), paying
-the pool's fee and impact (quant.amm at the reserves of the next snapshot) and a CEX taker fee.
+the pool's fee and impact (quant.market.amm at the reserves of the next snapshot) and a CEX taker fee.
 Flash loan: the same round trip sized by the agent with borrowed capital, which costs a loan fee; the
 second leg settles at the CEX reference price less the taker fee (a stand-in for a second on-chain venue:
 the simulated world has one pool per token per chain).
@@ -24,7 +24,7 @@ from gymnasium import spaces
 
 from quant.agents.entry import CLIP
 from quant.agents.market import PoolPath, raw
-from quant.amm import amount_out
+from quant.market.amm import amount_out
 
 
 @dataclass(frozen=True)

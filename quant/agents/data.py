@@ -11,13 +11,13 @@ from quant.agents.arb_envs import PairPath
 from quant.agents.market import PoolPath, cex_reference, cross_listed, pool_paths
 from quant.evaluation.baselines import moon_rule, rug_rule
 from quant.features import FEATURES
-from quant.funding import build_graph, member_wash_scores
 from quant.models.sequence import load_sequence_model, predict_frame
 from quant.models.specs import MOON, RUG
 from quant.models.train import predict
-from quant.scanner import scan
-from quant.scanner_config import ScannerConfig
-from quant.wallets import build_profiles
+from quant.wallets.funding_graph import build_graph, member_wash_scores
+from quant.wallets.profiles import build_profiles
+from quant.wallets.scanner.config import ScannerConfig
+from quant.wallets.scanner.stages import scan
 
 NEW_POOL_AGE = pd.Timedelta(days=7)
 SCORE_AND_SIGNAL = ("p_moon", "p_rug", "p_opportunity", "target_buys", "target_buy_quote")

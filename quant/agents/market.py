@@ -1,5 +1,5 @@
 """What the agents replay: pool paths from the warehouse tables, with reserves as the venue's raw integers,
-and exact fills at those reserves through quant.amm (the venue's fee, rounding and price impact).
+and exact fills at those reserves through quant.market.amm (the venue's fee, rounding and price impact).
 
 A trade decided on snapshot t fills against the reserves of snapshot t + 1: the trader cannot act on a state
 before seeing it. While we hold tokens bought into a pool, our buy stays in it: the liquidation value sells
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from quant.amm import RAYDIUM_V4, UNISWAP_V2, FeeModel, amount_out
 from quant.features import FEATURES
+from quant.market.amm import RAYDIUM_V4, UNISWAP_V2, FeeModel, amount_out
 
 VENUES = {"solana": RAYDIUM_V4, "evm": UNISWAP_V2}
 CEX_QUOTE = {"SOL": "SOL", "WETH": "ETH"}  # a pool's quote symbol -> its CEX listing

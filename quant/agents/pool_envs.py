@@ -1,6 +1,6 @@
 """Trading environments that replay Solana pool paths with one position at a time, in SOL.
 
-Each step moves from snapshot t to t + 1: the trade chosen on t fills at t + 1's reserves (quant.amm, the
+Each step moves from snapshot t to t + 1: the trade chosen on t fills at t + 1's reserves (quant.market.amm, the
 venue's fee and price impact), equity is cash plus the holding's liquidation value at t + 1, and the reward is
 the change in equity over the step, in stakes. Equity counts a holding at what selling it would return, so
 the fees and impact of a round trip show in the reward the moment a position opens. A path's end sells what

@@ -14,7 +14,7 @@ import torch
 from stable_baselines3 import PPO
 
 from quant.agents.arb_envs import ArbEnv, buy_and_hold_usd
-from quant.registry import Registry
+from quant.models.registry import Registry
 
 POLICY_FILE = "policy.zip"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from quant.schemas import CONTRACTS
+from quant.market.schemas import CONTRACTS
 
 
 def naive_utc(unix_s: float) -> pd.Timestamp:

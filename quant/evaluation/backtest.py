@@ -1,4 +1,4 @@
-"""A trade-by-trade backtest on pool snapshots with exact AMM fills (quant.amm, the venue's fee and integer
+"""A trade-by-trade backtest on pool snapshots with exact AMM fills (quant.market.amm, the venue's fee and integer
 rounding), for Solana pools with a SOL balance.
 
 Fills: a signal seen at snapshot t is filled against the reserves of the pool's next snapshot (the trader
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant.amm import raydium_v4_amount_out
+from quant.market.amm import raydium_v4_amount_out
 
 
 @dataclass(frozen=True)

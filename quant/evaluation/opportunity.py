@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quant.evaluation import baselines, metrics
+from quant.evaluation import baselines
 from quant.evaluation.backtest import backtest, buy_and_hold_new_pools
 from quant.evaluation.walk_forward import EvalConfig
+from quant.models import metrics
 from quant.models.datasets import Window, walk_forward
 from quant.models.sequence import SequenceConfig, opportunity_target, predict_frame, train_sequence_model
 from quant.models.specs import ENTER_MOON, ENTER_RUG, MOON, RUG

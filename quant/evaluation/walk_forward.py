@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant.evaluation import baselines, metrics
+from quant.evaluation import baselines
 from quant.evaluation.backtest import BacktestConfig, backtest, buy_and_hold_new_pools
+from quant.models import metrics
 from quant.models.datasets import Window, walk_forward
 from quant.models.specs import ENTER_MOON, ENTER_RUG, MOON, RUG, RUG_RECALL_GOAL, SLIPPAGE, ModelSpec
 from quant.models.train import predict, train_booster

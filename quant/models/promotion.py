@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant.evaluation.metrics import recall_at, roc_auc
+from quant.models.metrics import recall_at, roc_auc
+from quant.models.registry import LoadedModel, Registry, RegistryError
 from quant.models.specs import ModelSpec
 from quant.models.train import predict
-from quant.registry import LoadedModel, Registry, RegistryError
 
 
 @dataclass(frozen=True)

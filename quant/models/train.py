@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from quant.evaluation.metrics import recall_at
+from quant.models.metrics import recall_at
 from quant.models.specs import ModelSpec
 
 REFERENCE_BINS = 10

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant.amm import RAYDIUM_V4, FeeModel, amount_out_vec, fee_vec, raydium_v4_amount_out_int64
+from quant.market.amm import RAYDIUM_V4, FeeModel, amount_out_vec, fee_vec, raydium_v4_amount_out_int64
 
 BUY, SELL_REF, SELL_BASE, REMOVE_LIQUIDITY, ARBITRAGE = 0, 1, 2, 3, 4
 PPM = 1_000_000

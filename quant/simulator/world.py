@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
-from quant.amm import RAYDIUM_V4, UNISWAP_V2
+from quant.market.amm import RAYDIUM_V4, UNISWAP_V2
 from quant.simulator import agents, entities, flows
 from quant.simulator.addresses import evm_tx_hashes, solana_signatures
 from quant.simulator.cex import build_cex_prices

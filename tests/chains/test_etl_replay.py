@@ -6,13 +6,13 @@ import json
 import pytest
 from web3 import HTTPProvider, Web3
 
-from quant.amm import uniswap_v2_amount_out
 from quant.chains.errors import ChainError, RetriesExhausted
 from quant.chains.evm.abi import SWAP, SYNC
 from quant.chains.evm.logs import LogScanner
 from quant.chains.evm.pairs import PairRegistry
 from quant.chains.evm.rpc import EvmRpc
 from quant.chains.retry import Backoff
+from quant.market.amm import uniswap_v2_amount_out
 from tests.chains.rpc_server import LoopbackRpc, Reply, RpcError
 
 FIRST, LAST = 17173049, 17173050

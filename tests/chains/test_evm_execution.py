@@ -9,12 +9,12 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from quant.amm import uniswap_v2_amount_out
 from quant.chains.errors import ExecutionRefused, SimulationFailed
 from quant.chains.evm.abi import ERC20
 from quant.chains.evm.swap import GasCap, RouterSwapper
 from quant.chains.keys import KeyLoadError, load_evm_key
 from quant.chains.live import amount_out_min
+from quant.market.amm import uniswap_v2_amount_out
 from tests.chains.uniswap import E18
 
 GWEI = 10**9

@@ -6,7 +6,7 @@ from web3 import EthereumTesterProvider, Web3
 
 from quant.chains.evm.rpc import EvmRpc
 from quant.chains.evm.source import UniswapV2Source
-from quant.schemas import PoolSnapshot, Swap, Transfer
+from quant.market.schemas import PoolSnapshot, Swap, Transfer
 from tests.chains.uniswap import E18, scenario, setup_uniswap
 
 

@@ -19,10 +19,10 @@ from live_runtime.engine import Engine
 from live_runtime.execution import EvmExecutor
 from live_runtime.journal import Journal
 from live_runtime.sources import TableStream, table_events
-from quant.amm import uniswap_v2_amount_out
 from quant.chains.evm.swap import GasCap, RouterSwapper
 from quant.chains.factory import evm_source
 from quant.chains.keys import load_evm_key
+from quant.market.amm import uniswap_v2_amount_out
 from tests.chains.uniswap import E18, Done, buy, two_pair_market
 from tests.live.conftest import live_config
 

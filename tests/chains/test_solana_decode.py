@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from quant.amm import raydium_v4_amount_out
 from quant.chains.errors import BadAccount
 from quant.chains.solana.layout import AMM_INFO_SIZE, TOKEN_PROGRAM, decode_amm_info, decode_token_account
 from quant.chains.solana.ray_log import COIN_TO_PC, PC_TO_COIN, SWAP_BASE_IN, decode_ray_log
 from quant.chains.solana.rpc import account_bytes
 from quant.chains.solana.transactions import parse_swaps
+from quant.market.amm import raydium_v4_amount_out
 from tests.chains.solana_data import (
     MEME_TX,
     MSOL_USDC_TX,

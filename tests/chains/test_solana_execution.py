@@ -16,7 +16,6 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from quant.amm import raydium_v4_amount_out
 from quant.chains.errors import ExecutionRefused, SimulationFailed
 from quant.chains.keys import KeyLoadError, load_solana_keypair
 from quant.chains.retry import Backoff
@@ -29,6 +28,7 @@ from quant.chains.solana.swap import (
     associated_token_address,
     swap_base_in,
 )
+from quant.market.amm import raydium_v4_amount_out
 from tests.chains.rpc_server import LoopbackRpc, RpcError
 from tests.chains.solana_data import (
     MEME_TX,

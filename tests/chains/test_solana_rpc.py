@@ -13,7 +13,7 @@ from quant.chains.retry import Backoff
 from quant.chains.solana.layout import AMM_INFO_SIZE, OFFSETS, TOKEN_PROGRAM
 from quant.chains.solana.rpc import SolanaRpc
 from quant.chains.solana.source import WSOL, RaydiumSource
-from quant.schemas import Swap
+from quant.market.schemas import Swap
 from tests.chains.rpc_server import LoopbackRpc, Reply, RpcError
 from tests.chains.solana_data import (
     MSOL_USDC_TX,

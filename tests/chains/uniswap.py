@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from quant.amm import uniswap_v2_amount_out
+from quant.market.amm import uniswap_v2_amount_out
 
 MODULES = Path(__file__).parent / "node_modules"
 ARTIFACTS = {"factory": "@uniswap/v2-core/build/UniswapV2Factory.json",

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from orchestration.jobs import retrain_job
-from quant.evaluation import metrics
 from quant.features import FEATURES
+from quant.models import metrics
 from quant.models.specs import ModelSpec
 from quant.models.train import predict, reference_histograms, train_booster
 from resources import LiveJournal, ModelRegistry, Warehouse

@@ -9,9 +9,9 @@ from assets.embedding_evaluation import BEHAVIOUR_CHECK, TEXT_CHECK, embedding_e
 from assets.embeddings import funding_connections, identity_tracking, trade_history
 from assets.market_data import market_assets
 from assets.wallets import funding_graph, wallet_profiles, wallet_scores
-from quant.embedding_docs import sentences as split
-from quant.search import WalletSearch
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADE_TEXTS, TRADES
+from quant.retrieval.documents import sentences as split
+from quant.retrieval.search import WalletSearch
+from quant.retrieval.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADE_TEXTS, TRADES
 from resources import ChromaStore, Embedder
 from tests.chroma_server import chroma_server  # noqa: F401  (a fixture)
 from tests.conftest import SMALL_DAYS

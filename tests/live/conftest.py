@@ -12,13 +12,13 @@ import pytest
 from live_runtime.config import DecisionConfig, RuntimeConfig
 from live_runtime.sources import simulated_stream
 from quant.features import FEATURES, batch_features
-from quant.labels import build_labels
-from quant.market_source import SimulatedMarket
+from quant.features.labels import build_labels
+from quant.models.registry import Registry
 from quant.models.specs import MOON, RUG
 from quant.models.train import predict, reference_histograms, train_booster
-from quant.registry import Registry
 from quant.settings import Settings
 from quant.simulator.config import world_config
+from quant.simulator.market import SimulatedMarket
 
 HISTORY_DAYS = 3
 

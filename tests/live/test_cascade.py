@@ -15,8 +15,8 @@ from live_runtime.sources import TableStream
 from quant.agents import ENTER, EXIT, HOLD
 from quant.agents.pool_envs import EntryTimingEnv
 from quant.agents.training import register_agent, train_ppo
+from quant.models.registry import Registry
 from quant.models.sequence import register_sequence_model, train_sequence_model
-from quant.registry import Registry
 from tests.live.conftest import live_config
 from tests.quant.test_agents import TINY, solana_path
 from tests.quant.test_sequence_model import SMALL, synthetic

@@ -13,7 +13,7 @@ from live_runtime.engine import Engine
 from live_runtime.models import ModelSet
 from live_runtime.sources import TableStream
 from quant.features import FEATURES
-from quant.registry import Registry
+from quant.models.registry import Registry
 from tests.live.conftest import live_config
 
 

@@ -15,9 +15,9 @@ from live_runtime.engine import Engine
 from live_runtime.journal import Journal
 from live_runtime.sources import SNAPSHOT, TableStream
 from quant.features import FEATURES, batch_features
-from quant.market_source import SimulatedMarket
-from quant.registry import Registry
+from quant.models.registry import Registry
 from quant.simulator.config import world_config
+from quant.simulator.market import SimulatedMarket
 from tests.live.conftest import HISTORY_DAYS, live_config
 
 

@@ -26,9 +26,9 @@ import pytest
 import yaml
 from celery import Celery
 
+from quant.models.registry import Registry
 from quant.models.specs import SPECS
-from quant.registry import Registry
-from quant.vector_store import FUNDING, VectorStore
+from quant.retrieval.vector_store import FUNDING, VectorStore
 from resources import ParquetWarehouse, Warehouse
 from tests.chroma_server import running_chroma
 from tests.prod.services import CELERY_YAML, REPO, Worker, missing_servers, running_postgres, running_redis

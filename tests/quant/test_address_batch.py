@@ -3,7 +3,7 @@
 import base58
 import numpy as np
 
-from quant.addresses import is_solana_address, solana_valid_batch
+from quant.market.addresses import is_solana_address, solana_valid_batch
 from quant.simulator.addresses import solana_pubkeys
 
 ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

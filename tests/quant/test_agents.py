@@ -17,7 +17,7 @@ from quant.agents.proposals import attach_cex_dex, attach_entry, attach_whale
 from quant.agents.team import agent_window
 from quant.agents.training import PPOConfig, register_agent, train_ppo
 from quant.features import FEATURES
-from quant.registry import Registry
+from quant.models.registry import Registry
 
 F = len(FEATURES)
 SOL, TOKEN = 10**9, 10**6

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from quant import amm
+from quant.market import amm
 
 SWAP_TOPIC = "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"
 SYNC_TOPIC = "0x1c411e9a96e071241c2f21f7726b17ae89e3cab4c78be50e062b03a9fffbbad1"

@@ -9,11 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from quant.embedding_docs import sentence_docs
-from quant.embeddings import FINGERPRINT_DIM, HashingEmbedder, TextEmbedder, fingerprint
-from quant.search import WalletSearch, main
-from quant.simulator.addresses import solana_pubkeys
-from quant.vector_store import (
+from quant.retrieval.documents import sentence_docs
+from quant.retrieval.embedders import FINGERPRINT_DIM, HashingEmbedder, TextEmbedder, fingerprint
+from quant.retrieval.search import WalletSearch, main
+from quant.retrieval.vector_store import (
     BEHAVIOUR,
     FUNDING,
     IDENTITY,
@@ -24,6 +23,7 @@ from quant.vector_store import (
     VectorStore,
     flatten,
 )
+from quant.simulator.addresses import solana_pubkeys
 from tests.chroma_server import chroma_server  # noqa: F401  (a fixture)
 
 A, B, C, D, E = solana_pubkeys(np.random.default_rng(11), 5)
@@ -213,7 +213,7 @@ def test_positions_on_hand_built_swaps():
     import duckdb
     import pandas as pd
 
-    from quant.embedding_docs import position_docs, position_table
+    from quant.retrieval.documents import position_docs, position_table
 
     t0 = pd.Timestamp("2026-01-01")
 
@@ -242,8 +242,8 @@ def test_positions_on_hand_built_swaps():
 
 
 def test_phrases_say_only_what_the_profile_shows():
-    from quant.embedding_docs import behaviour_phrases
-    from quant.scanner_config import ScannerConfig
+    from quant.retrieval.documents import behaviour_phrases
+    from quant.wallets.scanner.config import ScannerConfig
 
     cfg = ScannerConfig()
     seller = {"trades": 4, "buys": 0, "round_trips": 0}

@@ -5,7 +5,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from quant.funding import FundingConfig, build_graph
+from quant.wallets.funding_graph import FundingConfig, build_graph
 
 T0 = pd.Timestamp("2026-01-01")
 

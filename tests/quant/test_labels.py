@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quant.labels import LabelConfig, build_labels
+from quant.features.labels import LabelConfig, build_labels
 
 T0 = pd.Timestamp("2026-01-01")
 H3 = LabelConfig(horizon=3)
@@ -74,7 +74,7 @@ def test_default_horizon_is_ten_snapshots():
 
 def test_label_paths_equal_build_labels_on_every_snapshot(small_world_sim):
     """The live runtime's path form of the labels against the batch definition, on a simulated world."""
-    from quant.labels import LabelConfig, build_labels, label_paths
+    from quant.features.labels import LabelConfig, build_labels, label_paths
 
     cfg = LabelConfig()
     snaps = small_world_sim.pool_snapshots.sort_values(["pool_id", "ts"]).reset_index(drop=True)

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from quant.amm import raydium_v4_amount_out
-from quant.evaluation import metrics
 from quant.evaluation.backtest import BacktestConfig, backtest, round_trip
 from quant.evaluation.walk_forward import out_of_sample
 from quant.features import batch_features
-from quant.labels import build_labels
+from quant.features.labels import build_labels
+from quant.market.amm import raydium_v4_amount_out
+from quant.models import metrics
 from quant.models.datasets import Window, cadence, cp_slippage, holdout_window, slippage_table
 from quant.models.specs import MOON, RUG, SLIPPAGE
 from quant.models.train import VALIDATION_PURGE, fit_weighted, positive_weight, predict, train_booster
@@ -134,7 +134,7 @@ def test_slippage_model_features_come_from_before_the_swap(small_world_sim):
 
 def test_no_model_input_reads_the_hidden_truth():
     """Truth (fates, archetypes) is for evaluation; the code that builds model inputs never touches it."""
-    sources = [*ROOT.glob("quant/features/*.py"), ROOT / "quant/labels.py", *ROOT.glob("quant/models/*.py"),
+    sources = [*ROOT.glob("quant/features/*.py"), ROOT / "quant/features/labels.py", *ROOT.glob("quant/models/*.py"),
                ROOT / "assets/features.py", ROOT / "assets/models.py"]
     offenders = [str(p.relative_to(ROOT)) for p in sources if "truth" in p.read_text()]
     assert offenders == []

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from quant.evaluation.metrics import recall_at, roc_auc
 from quant.models import promotion
+from quant.models.metrics import recall_at, roc_auc
+from quant.models.registry import CHAMPION, Registry, RegistryError, main
 from quant.models.specs import ModelSpec, OperatingPoint
 from quant.models.train import fit_weighted, predict, train_booster
-from quant.registry import CHAMPION, Registry, RegistryError, main
 
 SPEC = ModelSpec("toy_model", "y", ("signal", "noise"), "binary:logistic", rounds=15)
 
@@ -202,7 +202,7 @@ def test_register_files_round_trip_dedupe_and_verification(reg, boosters):
     # An XGBoost version without "kind" reads as xgboost and loads through load_files too.
     xv = register(reg, boosters[0])
     blobs, xm = reg.load_files(SPEC.name, xv)
-    from quant.registry import kind
+    from quant.models.registry import kind
     assert kind(xm) == "xgboost" and list(blobs) == ["model.ubj"]
 
 

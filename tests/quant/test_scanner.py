@@ -5,9 +5,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from quant.scanner import STAGES, scan
-from quant.scanner_config import ScannerConfig
 from quant.simulator.addresses import solana_pubkeys
+from quant.wallets.scanner.config import ScannerConfig
+from quant.wallets.scanner.stages import STAGES, scan
 
 ADDRESSES = iter(solana_pubkeys(np.random.default_rng(9), 500))
 

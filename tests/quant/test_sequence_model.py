@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from quant.features import FEATURES
+from quant.models.registry import Registry, RegistryError
 from quant.models.sequence import (
     OpportunityNet,
     SequenceConfig,
@@ -22,7 +23,6 @@ from quant.models.sequence import (
     train_sequence_model,
     windows,
 )
-from quant.registry import Registry, RegistryError
 
 F = len(FEATURES)
 SMALL = SequenceConfig(seq_len=6, d_model=32, heads=2, gru_hidden=16, max_epochs=6, patience=2, batch_size=64,

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from scipy.stats import kurtosis
 
-from quant import amm
-from quant.addresses import is_evm_address, is_solana_address
-from quant.market_source import SimulatedMarket
+from quant.market import amm
+from quant.market.addresses import is_evm_address, is_solana_address
 from quant.simulator import RegimeShift, simulate, small_world
 from quant.simulator.engine import BUY, SELL_REF
 from quant.simulator.entities import build_pools, build_wallets
+from quant.simulator.market import SimulatedMarket
 
 
 @pytest.fixture(scope="module")

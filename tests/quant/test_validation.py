@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant.validation import split_valid
+from quant.market.validation import split_valid
 
 DAY = (pd.Timestamp("2026-01-02"), pd.Timestamp("2026-01-03"))
 

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant.scanner_config import ScannerConfig
 from quant.simulator.addresses import solana_pubkeys
-from quant.wallets import build_profiles
+from quant.wallets.profiles import build_profiles
+from quant.wallets.scanner.config import ScannerConfig
 
 T0 = pd.Timestamp("2026-01-01")
 A, B, C, D, V, F1, F2, F3, X, Y = solana_pubkeys(np.random.default_rng(5), 10)

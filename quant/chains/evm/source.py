@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from web3 import Web3
 
-from quant.amm import UNISWAP_V2
 from quant.chains.evm.pairs import PairEvent, PairInfo, PairRegistry
 from quant.chains.evm.rpc import EvmRpc
 from quant.chains.tables import empty, naive_utc, unique_ids
+from quant.market.amm import UNISWAP_V2
 
 DAY_S = 86_400
 WEI = 10**18

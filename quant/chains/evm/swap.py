@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
-from quant.amm import uniswap_v2_amount_out
 from quant.chains.errors import ChainError, ExecutionRefused, SimulationFailed
 from quant.chains.evm.abi import ERC20, FACTORY, PAIR, ROUTER
 from quant.chains.keys import EVM_KEY_ENV, EVM_KEYFILE_ENV, EvmKey
 from quant.chains.live import amount_out_min, live_requested, require_live
+from quant.market.amm import uniswap_v2_amount_out
 
 log = logging.getLogger(__name__)
 KEY_HINT = f"load_evm_key() from ${EVM_KEY_ENV} or ${EVM_KEYFILE_ENV}"
@@ -49,7 +49,7 @@ class SwapPlan:
 
 def pool_quote(w3: Web3, factory: str, path: list[str], amount_in: int, block="latest") -> list[int]:
     """Amounts along `path` on the pairs' current reserves (UniswapV2Library.getAmountsOut, computed here
-    with `quant.amm` so the same formula prices backtests and live orders)."""
+    with `quant.market.amm` so the same formula prices backtests and live orders)."""
     fac = w3.eth.contract(address=factory, abi=FACTORY)
     amounts = [amount_in]
     for a, b in zip(path, path[1:], strict=False):

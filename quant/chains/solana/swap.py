@@ -21,7 +21,6 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from quant.amm import raydium_v4_amount_out
 from quant.chains.errors import BadAccount, ChainError, SimulationFailed
 from quant.chains.keys import SOLANA_KEY_ENV, SOLANA_KEYPAIR_PATH_ENV, SolanaKey
 from quant.chains.live import amount_out_min, live_requested, require_live
@@ -34,6 +33,7 @@ from quant.chains.solana.layout import (
 )
 from quant.chains.solana.ray_log import SwapLog, ray_logs
 from quant.chains.solana.rpc import SolanaRpc
+from quant.market.amm import raydium_v4_amount_out
 
 log = logging.getLogger(__name__)
 SWAP_BASE_IN = 9

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import base58
 
-from quant.amm import raydium_v4_fee
 from quant.chains.errors import ChainError
 from quant.chains.solana.layout import AMM_V4_PROGRAM
 from quant.chains.solana.ray_log import ray_logs
+from quant.market.amm import raydium_v4_fee
 
 SWAP_TAGS = {9: "swap_base_in", 11: "swap_base_out"}
 PROGRAM = str(AMM_V4_PROGRAM)

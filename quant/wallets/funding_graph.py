@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from quant.scanner_config import _apply
+from quant.wallets.scanner.config import _apply
 
 MAX_ROUNDS = 64  # pruning and component labelling converge in far fewer rounds on real graphs
 

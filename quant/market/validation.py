@@ -9,7 +9,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from quant.schemas import CHECK_FIELDS, CONTRACTS
+from quant.market.schemas import CHECK_FIELDS, CONTRACTS
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from quant import segments
+from quant.wallets import segments
 
 NEVER = np.iinfo(np.int64).max
 

@@ -1,5 +1,4 @@
-"""Where market tables come from. `SimulatedMarket` serves the embedded world; the real chain clients
-implement the same `fetch`."""
+"""The embedded world as a `MarketSource`: simulated once per config and code version, cached as Parquet."""
 
 from __future__ import annotations
 
@@ -9,14 +8,12 @@ import json
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
 import pandas as pd
 
+from quant.market.source import MARKET_TABLES
 from quant.simulator import WorldConfig, simulate
 from quant.simulator.world import Truth
-
-MARKET_TABLES = ("pool_snapshots", "swaps", "transfers", "cex_prices")
 
 
 def simulator_version() -> str:
@@ -25,12 +22,6 @@ def simulator_version() -> str:
     for path in sorted(Path(simulate.__code__.co_filename).parent.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
-
-
-class MarketSource(Protocol):
-    def fetch(self, table: str, start: datetime, end: datetime) -> pd.DataFrame:
-        """Rows of `table` with start <= ts < end, as the chain reported them (unvalidated)."""
-        ...
 
 
 class SimulatedMarket:

@@ -16,10 +16,10 @@ from datetime import date, datetime
 
 import numpy as np
 
-from quant.addresses import is_evm_address, is_solana_address
+from quant.market.addresses import is_evm_address, is_solana_address
 
 IDENTITY, BEHAVIOUR, FUNDING, TRADES = "identity_tracking", "identity_behaviour", "funding_connections", "trade_history"
-# Distinct texts, each stored once, that text queries search (quant.search): the identity descriptions'
+# Distinct texts, each stored once, that text queries search (quant.retrieval.search): the identity descriptions'
 # sentences and the trade descriptions (117k positions share 14k texts on the default world).
 SENTENCES, TRADE_TEXTS = "identity_sentences", "trade_texts"
 COLLECTIONS = (IDENTITY, BEHAVIOUR, SENTENCES, FUNDING, TRADES, TRADE_TEXTS)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from quant.addresses import valid_addresses
-from quant.scanner_config import ScannerConfig
-from quant.scanner_rules import (
+from quant.market.addresses import valid_addresses
+from quant.wallets.scanner.config import ScannerConfig
+from quant.wallets.scanner.rules import (
     STAGE1,
     STAGE2,
     Rule,
@@ -59,7 +59,7 @@ class ScanResult:
 
 def scan(profiles: pl.DataFrame, cfg: ScannerConfig | None = None) -> ScanResult:
     """Score every profiled wallet; the output has one row per input wallet, in no particular order.
-    `profiles` may carry `wash_score` (the wallet's funding cluster's, see quant.funding)."""
+    `profiles` may carry `wash_score` (the wallet's funding cluster's, see quant.wallets.funding_graph)."""
     cfg = cfg or ScannerConfig()
     result = ScanResult(scores=pl.DataFrame())
     done = []

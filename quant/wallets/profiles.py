@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from quant import segments
-from quant.addresses import valid_addresses
-from quant.round_trips import pair_fifo
-from quant.scanner_config import ScannerConfig
-from quant.scanner_rules import with_sizing
-from quant.wallet_signals import (
+from quant.market.addresses import valid_addresses
+from quant.wallets import segments
+from quant.wallets.round_trips import pair_fifo
+from quant.wallets.scanner.config import ScannerConfig
+from quant.wallets.scanner.rules import with_sizing
+from quant.wallets.signals import (
     NEVER,
     category_focus,
     copy_counts,

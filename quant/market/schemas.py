@@ -8,7 +8,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from quant.addresses import valid_addresses
+from quant.market.addresses import valid_addresses
 
 CHAINS = ["solana", "evm"]
 

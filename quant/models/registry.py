@@ -15,7 +15,7 @@ A version directory is written under a temporary name and renamed into place, an
 written to a temporary file and `os.replace`d, so a reader (the live runtime) sees the old state or the new,
 never half of either. Loading verifies the file's hash and the feature list.
 
-CLI: `python -m quant.registry list [--model M]` and `python -m quant.registry rollback M [--to VERSION]`.
+CLI: `python -m quant.models.registry list [--model M]` and `python -m quant.models.registry rollback M [--to VERSION]`.
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def _json_default(o):
 def main(argv: list[str] | None = None) -> None:
     from quant.settings import Settings
 
-    p = argparse.ArgumentParser(prog="python -m quant.registry", description="List or roll back registry models.")
+    p = argparse.ArgumentParser(prog="python -m quant.models.registry", description="List or roll back registry models.")
     p.add_argument("--root", type=Path, default=None, help="registry root (default: $QUANT_DATA_DIR/registry)")
     sub = p.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="versions of every model, the champion marked with *")

@@ -2,7 +2,7 @@
 strategy's threshold with and without the in-sample weight choice (quant.models.train.positive_weight), on
 worlds the procedure was not designed on.
 
-    python -m quant.evaluation.seed_check 11 23
+    python -m quant.evaluation.seeds 11 23
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from quant.evaluation import metrics
 from quant.evaluation.walk_forward import out_of_sample
 from quant.features import batch_features
-from quant.labels import build_labels
-from quant.market_source import SimulatedMarket
+from quant.features.labels import build_labels
+from quant.models import metrics
 from quant.models.datasets import Window, walk_forward
 from quant.models.specs import ENTER_RUG, RUG
 from quant.settings import Settings
 from quant.simulator.config import default_world
+from quant.simulator.market import SimulatedMarket
 
 
 def check(seed: int, worlds: Path) -> list[dict]:

@@ -1,5 +1,5 @@
 """Search over the wallet collections: similar identities (by words or by behaviour), funding networks, trade
-patterns, a wallet's full picture. `python -m quant.search "loss chasing after losses" --n 10` prints a table
+patterns, a wallet's full picture. `python -m quant.retrieval.search "loss chasing after losses" --n 10` prints a table
 from the persistent store under the data directory."""
 
 from __future__ import annotations
@@ -11,8 +11,16 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from quant.embedding_docs import sentences
-from quant.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADE_TEXTS, TRADES, VectorStore
+from quant.retrieval.documents import sentences
+from quant.retrieval.vector_store import (
+    BEHAVIOUR,
+    FUNDING,
+    IDENTITY,
+    SENTENCES,
+    TRADE_TEXTS,
+    TRADES,
+    VectorStore,
+)
 
 TIE = 1e-4  # sentence distances this close are the same sentence (a template filled alike), not a ranking
 
@@ -139,10 +147,10 @@ class WalletSearch:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from quant.embeddings import TextEmbedder
+    from quant.retrieval.embedders import TextEmbedder
     from quant.settings import Settings
 
-    ap = argparse.ArgumentParser(prog="python -m quant.search", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m quant.retrieval.search", description=__doc__.splitlines()[0])
     ap.add_argument("query", nargs="?", help="text to search for")
     ap.add_argument("--n", type=int, default=10)
     ap.add_argument("--in", dest="where", choices=["identities", "trades"], default="identities")

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from quant.embeddings import fingerprint
-from quant.funding import member_wash_scores
-from quant.scanner_config import ScannerConfig
-from quant.scanner_rules import STAGE1, STAGE2, viral
-from quant.vector_store import BEHAVIOUR, IDENTITY, SENTENCES, Docs, distinct_docs
+from quant.retrieval.embedders import fingerprint
+from quant.retrieval.vector_store import BEHAVIOUR, IDENTITY, SENTENCES, Docs, distinct_docs
+from quant.wallets.funding_graph import member_wash_scores
+from quant.wallets.scanner.config import ScannerConfig
+from quant.wallets.scanner.rules import STAGE1, STAGE2, viral
 
 RING_RADIUS = 0.5  # fingerprint distance at which similarity to a ring member reaches exp(-1)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")  # "2.9 hours" and "1.01." inside a sentence do not end it

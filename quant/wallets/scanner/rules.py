@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from quant.scanner_config import ScannerConfig
+from quant.wallets.scanner.config import ScannerConfig
 
 C = pl.col
 

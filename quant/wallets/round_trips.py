@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant import segments
+from quant.wallets import segments
 
 
 @dataclass

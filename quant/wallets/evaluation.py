@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import polars as pl
 
-from quant.scanner_config import ScannerConfig
-from quant.scanner_rules import STAGE2, Rule, with_sizing
+from quant.wallets.scanner.config import ScannerConfig
+from quant.wallets.scanner.rules import STAGE2, Rule, with_sizing
 
 RULES = {r.code: r for r in STAGE2}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quant.vector_store import BEHAVIOUR
+from quant.retrieval.vector_store import BEHAVIOUR
 
 # Written from the archetypes' definitions, before any result was seen; not tuned on the evaluation.
 TEXT_QUERIES = {
