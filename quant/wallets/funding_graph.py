@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from quant.wallets.scanner.config import _apply
+from quant.wallets.scanner.config import apply_overrides
 
 MAX_ROUNDS = 64  # pruning and component labelling converge in far fewer rounds on real graphs
 
@@ -30,7 +30,7 @@ class FundingConfig:
     wash_ring_score: float = 0.5  # clusters at or above this wash score are called rings
 
     def with_overrides(self, overrides) -> FundingConfig:
-        return _apply(self, overrides)
+        return apply_overrides(self, overrides)
 
 
 EDGES = """

@@ -62,7 +62,7 @@ class ScannerConfig:
 
     def with_overrides(self, overrides: Mapping[str, object]) -> ScannerConfig:
         """A copy with `overrides` applied; unknown names are an error, values take the field's type."""
-        return _apply(self, overrides)
+        return apply_overrides(self, overrides)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,
@@ -71,10 +71,10 @@ class ScannerConfig:
         environ = os.environ if environ is None else environ
         from_env = {f.name: environ[ENV_PREFIX + f.name.upper()] for f in fields(cls)
                     if ENV_PREFIX + f.name.upper() in environ}
-        return _apply(_apply(cls(), from_env), overrides or {})
+        return apply_overrides(apply_overrides(cls(), from_env), overrides or {})
 
 
-def _apply(cfg, overrides: Mapping[str, object]):
+def apply_overrides(cfg, overrides: Mapping[str, object]):
     """Apply named overrides to any frozen config dataclass, casting each value to its field's type."""
     types = {f.name: type(getattr(cfg, f.name)) for f in fields(cfg)}
     unknown = sorted(set(overrides) - set(types))
