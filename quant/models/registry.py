@@ -74,17 +74,8 @@ class Registry:
             m = self.manifest(model, version)
             if m["sha256"] == digest and m["features"] == list(features):
                 return version
-        model_dir = self.root / model
-        model_dir.mkdir(parents=True, exist_ok=True)
-        version = self._next_version(model)
-        tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        (tmp / MODEL_FILE).write_bytes(blob)
-        manifest = {"model": model, "version": version, "created_at": _now(), "file": MODEL_FILE,
-                    "sha256": digest, "features": list(features), **manifest_fields}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
-        os.replace(tmp, model_dir / version)  # a directory rename: the version appears whole or not at all
-        return version
+        return self._write_version(model, {MODEL_FILE: blob}, {"file": MODEL_FILE, "sha256": digest,
+                                                                "features": list(features), **manifest_fields})
 
     def register_files(self, model: str, files: dict[str, bytes], features: list[str], kind: str,
                        **manifest_fields) -> str:
@@ -99,6 +90,13 @@ class Registry:
             m = self.manifest(model, version)
             if m.get("files") == hashes and m["features"] == list(features) and m.get("kind") == kind:
                 return version
+        return self._write_version(model, files, {"kind": kind, "files": hashes, "sha256": digest,
+                                                  "features": list(features), **manifest_fields})
+
+    def _write_version(self, model: str, files: dict[str, bytes], fields: dict) -> str:
+        """Write `files` and a manifest of `fields` (after "model", "version" and "created_at") as the next
+        version: into a temporary folder, then renamed into place, so the version appears whole or not at
+        all. Returns the version's name."""
         model_dir = self.root / model
         model_dir.mkdir(parents=True, exist_ok=True)
         version = self._next_version(model)
@@ -106,10 +104,9 @@ class Registry:
         tmp.mkdir()
         for name, blob in files.items():
             (tmp / name).write_bytes(blob)
-        manifest = {"model": model, "version": version, "created_at": _now(), "kind": kind, "files": hashes,
-                    "sha256": digest, "features": list(features), **manifest_fields}
+        manifest = {"model": model, "version": version, "created_at": _now(), **fields}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
-        os.replace(tmp, model_dir / version)
+        os.replace(tmp, model_dir / version)  # a directory rename: the version appears whole or not at all
         return version
 
     def load_files(self, model: str, version: str | None = None,
