@@ -6,15 +6,18 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
-from stable_baselines3 import PPO
 
 from quant.agents.arb_envs import ArbEnv, buy_and_hold_usd
 from quant.models.registry import Registry
+
+if TYPE_CHECKING:  # stable-baselines3 is imported where a policy is trained or loaded, not with this module
+    from stable_baselines3 import PPO
 
 POLICY_FILE = "policy.zip"
 
@@ -36,6 +39,7 @@ class PPOConfig:
 
 def train_ppo(env: gym.Env, cfg: PPOConfig, seed: int) -> PPO:
     # One thread: a 64x64 MLP gains nothing from more, and one thread keeps a seed's run reproducible.
+    from stable_baselines3 import PPO
     torch.set_num_threads(1)
     model = PPO("MlpPolicy", env, seed=seed, device="cpu", n_steps=cfg.n_steps, batch_size=cfg.batch_size,
                 n_epochs=cfg.n_epochs, learning_rate=cfg.learning_rate, gamma=cfg.gamma, ent_coef=cfg.ent_coef,

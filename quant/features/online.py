@@ -228,6 +228,31 @@ class OnlineFeatures:
         flow[:] = 0.0
         self.buyers[slot].clear()
 
+    @property
+    def capacity(self) -> int:
+        """Slots the arrays hold now (they grow as pools arrive)."""
+        return len(self.inputs)
+
+    def snapshots(self, slot: int) -> int:
+        """How many snapshots the slot's pool has had since its window last started."""
+        return int(self.snapshots_seen[slot])
+
+    def last_snapshot_ts(self, slot: int) -> int:
+        """The market time (µs) of the slot's latest snapshot; 0 before its first."""
+        return self.snapshot_ts[slot, -1]
+
+    def idle_pools(self, cutoff_us: int) -> list[str]:
+        """The pools (in the order they took their slots) whose latest snapshot is older than `cutoff_us`."""
+        seen, ts = self.snapshots_seen, self.snapshot_ts
+        return [pid for pid, s in self.slots.items() if seen[s] and ts[s, -1] < cutoff_us]
+
+    def price_path(self, slot: int, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the price and the quote reserve of the slot's snapshots number `first` to `first + n - 1`
+        (counted as `snapshots` counts, from 1), which the window must still hold."""
+        end = self.inputs.shape[1] - (int(self.snapshots_seen[slot]) - (first + n - 1))  # the row after the last
+        rows = self.inputs[slot, end - n:end]
+        return rows[:, _COL["price"]].copy(), rows[:, _COL["quote_reserve"]].copy()
+
     def features(self, slots: np.ndarray | list[int], back: np.ndarray | None = None) -> np.ndarray:
         """[len(slots), len(FEATURES)]: each slot's features at its latest snapshot, or `back[i]` snapshots
         before it (at most EXTRA)."""
