@@ -134,6 +134,13 @@ class PageHinkley:
     def reset(self) -> None:
         self.n, self.mean, self.cum, self.min_cum = 0, 0.0, 0.0, 0.0
 
+    def state(self) -> dict:
+        """The running sums, for a checkpoint (JSON-able); `restore` takes them back."""
+        return {"n": self.n, "mean": self.mean, "cum": self.cum, "min_cum": self.min_cum}
+
+    def restore(self, state: dict) -> None:
+        self.n, self.mean, self.cum, self.min_cum = state["n"], state["mean"], state["cum"], state["min_cum"]
+
     def update(self, x: float) -> bool:
         """Add one value; True when it raises an alarm."""
         self.n += 1
