@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from assets.common import ML_OWNER
 from quant.agents.arb_envs import ArbConfig
 from quant.agents.data import model_scores, target_buys, targets_before
 from quant.agents.pool_envs import TradingConfig
@@ -21,10 +22,9 @@ from quant.agents.team import (
 )
 from quant.agents.training import PPOConfig, report_table
 from quant.evaluation.plot import equity_png, png_markdown
-from quant.models.datasets import cadence
 from resources import ModelRegistry, Warehouse
+from resources.queries import label_span, snapshot_cadence
 
-OWNER = "team:ml"
 DAY = pd.Timedelta(days=1)
 HISTORY = pd.Timedelta(hours=1)  # feature rows before the train start: the sequence model's windows reach back
 BEATS_NO_TRADE = "beats_no_trade"
@@ -42,12 +42,9 @@ class AgentConfig(dg.Config):
 
 
 def _inputs(name: str, config: AgentConfig, warehouse: Warehouse, registry) -> AgentInputs:
-    span = warehouse.query("SELECT max(ts) AS hi, max(horizon) AS horizon FROM pool_labels")
-    if span.hi.isna().iloc[0]:
-        raise dg.Failure("pool_labels is empty: materialize the market data, features and labels first")
-    end = pd.Timestamp(span.hi.iloc[0]).floor("D") + DAY
-    first_day = warehouse.query("SELECT pool_id, ts FROM pool_snapshots WHERE ts >= ? AND ts < ?", [end - DAY, end])
-    window = agent_window(end, config.train_days, config.test_days, int(span.horizon.iloc[0]) * cadence(first_day))
+    span = label_span(warehouse)
+    step = snapshot_cadence(warehouse, span.end - DAY)
+    window = agent_window(span.end, config.train_days, config.test_days, span.horizon * step)
     lo, hi = window.train_start, window.test_end
     inputs = AgentInputs(window, warehouse.read_window("pool_snapshots", lo, hi))
     if name in POOL_AGENTS:
@@ -64,7 +61,7 @@ def _inputs(name: str, config: AgentConfig, warehouse: Warehouse, registry) -> A
 
 def agent_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
     @dg.asset(name=name, description=AGENTS[name], group_name="agents", kinds={"torch", "matplotlib"},
-              owners=[OWNER], deps=deps,
+              owners=[ML_OWNER], deps=deps,
               check_specs=[dg.AssetCheckSpec(BEATS_NO_TRADE, asset=name,
                                              description="Mean net PnL over the seeds on the unseen test period "
                                                          "beats not trading (reported, not enforced).")])

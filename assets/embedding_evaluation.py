@@ -3,7 +3,7 @@ and plain-language queries per archetype, against the simulator's truth (evaluat
 
 import dagster as dg
 
-from assets.embeddings import PREFIX
+from assets.common import EMBEDDINGS_PREFIX, WALLETS_OWNER
 from quant.retrieval.evaluation import MIN_WALLETS, evaluate
 from quant.retrieval.search import WalletSearch
 from resources import ChainSource, ChromaStore, Embedder
@@ -15,8 +15,8 @@ TEXT_CHECK = "text_query_precision_at_10_at_least_0_6"
 
 
 @dg.asset(
-    group_name="evaluation", kinds={"chromadb"}, owners=["team:wallets"], pool="chroma",
-    deps=[dg.AssetKey([*PREFIX, "identity_tracking"])],
+    group_name="evaluation", kinds={"chromadb"}, owners=[WALLETS_OWNER], pool="chroma",
+    deps=[dg.AssetKey([*EMBEDDINGS_PREFIX, "identity_tracking"])],
     check_specs=[
         dg.AssetCheckSpec(BEHAVIOUR_CHECK, asset="embedding_evaluation",
                           description=f"Every archetype with {MIN_WALLETS}+ wallets: share of its 10 nearest "

@@ -5,13 +5,13 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from assets.wallets import _window_views
+from assets.common import EMBEDDINGS_PREFIX as PREFIX
+from assets.common import WALLETS_OWNER
 from quant.retrieval.documents import connection_docs, identity_collections, position_docs, position_table
 from quant.retrieval.vector_store import FUNDING, IDENTITY, TRADE_TEXTS, TRADES, SyncStats
 from resources import ChromaStore, Embedder, Warehouse
+from resources.queries import window_views
 
-OWNER = "team:wallets"
-PREFIX = ["embeddings"]  # the DuckDB table `funding_connections` already owns the bare key
 POOL = "chroma"  # a persistent Chroma directory takes one writing process at a time
 NO_REFUSALS = "no_documents_refused"
 
@@ -42,7 +42,7 @@ def _check(name: str) -> list[dg.AssetCheckSpec]:
                               description="Every document was accepted (refusals are counted with reasons).")]
 
 
-@dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[OWNER], pool=POOL,
+@dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[WALLETS_OWNER], pool=POOL,
           deps=["wallet_profiles", "wallet_scores", "funding_clusters", "funding_connections"],
           check_specs=_check(IDENTITY))
 def identity_tracking(warehouse: Warehouse, vector_store: ChromaStore, embedder: Embedder) -> dg.MaterializeResult:
@@ -59,7 +59,7 @@ def identity_tracking(warehouse: Warehouse, vector_store: ChromaStore, embedder:
     return _result(stats, embed, len(collections[0][1].ids), dg.AssetKey([*PREFIX, IDENTITY]))
 
 
-@dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[OWNER], pool=POOL,
+@dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[WALLETS_OWNER], pool=POOL,
           deps=["funding_connections", "funding_clusters"], check_specs=_check(FUNDING))
 def funding_connections(warehouse: Warehouse, vector_store: ChromaStore, embedder: Embedder) -> dg.MaterializeResult:
     """One document per funding connection: source, target, relationship, amount, time, wash score."""
@@ -72,14 +72,14 @@ def funding_connections(warehouse: Warehouse, vector_store: ChromaStore, embedde
                    dg.AssetKey([*PREFIX, FUNDING]))
 
 
-@dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[OWNER], pool=POOL,
+@dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[WALLETS_OWNER], pool=POOL,
           deps=["swaps", "pool_snapshots"], check_specs=_check(TRADES))
 def trade_history(config: TradeWindow, warehouse: Warehouse, vector_store: ChromaStore,
                   embedder: Embedder) -> dg.MaterializeResult:
     """One document per wallet-pool position: type, amounts, price, PnL %, success, coordination flags; and
     each distinct description once (what text queries search; the positions take its vector)."""
     with warehouse.get_connection() as con:
-        window = _window_views(con, config.window_days)
+        window = window_views(con, config.window_days)
         positions = position_table(con)
     docs = position_docs(positions)
     embed = embedder.embedder()

@@ -6,12 +6,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.models import OWNER, TrainingConfig, labelled_data, slippage_data, thin, training_window
+from assets.common import ML_OWNER, TrainingConfig, thin
 from quant.evaluation.plot import equity_png, png_markdown
 from quant.evaluation.walk_forward import EvalConfig, evaluate
 from quant.models import promotion
 from quant.models.specs import SPECS
 from resources import ModelRegistry, Warehouse
+from resources.queries import NothingUpstream, labelled_data, slippage_data, training_window
 
 RUG_RECALL_CHECK, PNL_CHECK = "rug_recall_goal", "model_pnl_beats_rule_based"
 
@@ -21,7 +22,7 @@ def _md(df: pd.DataFrame) -> str:
 
 
 @dg.asset(
-    group_name="evaluation", kinds={"xgboost", "matplotlib"}, owners=[OWNER],
+    group_name="evaluation", kinds={"xgboost", "matplotlib"}, owners=[ML_OWNER],
     deps=["moon_model", "rug_model", "slippage_model", "pool_snapshots"],
     check_specs=[
         dg.AssetCheckSpec(RUG_RECALL_CHECK, asset="model_evaluation",
@@ -33,7 +34,7 @@ def _md(df: pd.DataFrame) -> str:
 def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: Warehouse,
                      model_registry: ModelRegistry) -> dg.MaterializeResult:
     """Walk-forward metrics of every model beside its baselines, and a backtest of the model strategy."""
-    window = training_window(warehouse, config)
+    window = training_window(warehouse, config.train_days, config.holdout_days)
     data = labelled_data(warehouse, window)
     slip = thin(slippage_data(warehouse, window), 2 * config.slippage_rows)
     snaps = warehouse.read_window("pool_snapshots", window.test_start, window.test_end)
@@ -86,7 +87,7 @@ def promotion_check(model: str) -> str:
 
 
 @dg.asset(
-    group_name="evaluation", kinds={"xgboost"}, owners=[OWNER], deps=["model_evaluation", *SPECS],
+    group_name="evaluation", kinds={"xgboost"}, owners=[ML_OWNER], deps=["model_evaluation", *SPECS],
     check_specs=[dg.AssetCheckSpec(promotion_check(m), asset="model_promotion", blocking=True,
                                    description=f"The {m} candidate became (or already is) the champion: it beat the "
                                                "champion on the same held-out window by the margin.")
@@ -95,14 +96,14 @@ def promotion_check(model: str) -> str:
 def model_promotion(config: TrainingConfig, warehouse: Warehouse, model_registry: ModelRegistry) -> dg.MaterializeResult:
     """Champion/challenger: each model's candidate against its champion on the same held-out window."""
     registry = model_registry.registry()
-    window = training_window(warehouse, config)
+    window = training_window(warehouse, config.train_days, config.holdout_days)
     holdouts = {"labelled": window.test(labelled_data(warehouse, window)),
                 "slippage": thin(window.test(slippage_data(warehouse, window)), config.slippage_rows)}
     decisions, results = {}, []
     for name, spec in SPECS.items():
         candidate = registry.candidate(name)
         if candidate is None:
-            raise ValueError(f"{name}: no candidate in {registry.root}; materialize {name} first")
+            raise NothingUpstream(f"{name} has no candidate in {registry.root}", name)
         holdout = holdouts["labelled" if spec.is_classifier else "slippage"]
         decision = promotion.decide(registry, spec, candidate, holdout, config.promotion_margin)
         promotion.apply(registry, decision)

@@ -4,16 +4,15 @@ observed here, so the lineage runs from the market data through the models to th
 
 import dagster as dg
 
+from assets.common import ML_OWNER
 from resources import LiveJournal
-
-OWNER = "team:ml"
 
 
 @dg.multi_observable_source_asset(
     specs=[dg.AssetSpec("live_journal", deps=["moon_model", "rug_model"], group_name="live",
                         description="Predictions (with model versions), outcomes, decisions and fills of the live "
                                     "runtime: append-only Parquet segments (quant.journal).",
-                        owners=[OWNER], kinds={"parquet"})],
+                        owners=[ML_OWNER], kinds={"parquet"})],
     name="observe_live_journal",
 )
 def observe_live_journal(live_journal: LiveJournal):

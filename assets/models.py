@@ -5,55 +5,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from assets.common import ML_OWNER, TrainingConfig, thin
 from quant.models import metrics
-from quant.models.datasets import Window, cadence, holdout_window, slippage_table
 from quant.models.specs import MOON, RUG, SLIPPAGE, ModelSpec
 from quant.models.train import code_version, data_fingerprint, predict, reference_histograms, train_booster
 from resources import ModelRegistry, Warehouse
-
-OWNER = "team:ml"
-DAY = pd.Timedelta(days=1)
-
-LABELLED_SQL = """
-SELECT f.*, l.will_moon, l.will_rug, l.regime, l.fwd_return
-FROM pool_features f JOIN pool_labels l USING (pool_id, ts)
-WHERE f.ts >= ? AND f.ts < ? AND l.will_moon IS NOT NULL ORDER BY f.ts, f.pool_id
-"""
-
-
-class TrainingConfig(dg.Config):
-    """Rolling windows, in days: the newest `holdout_days` are held out; `train_days` before them train."""
-
-    train_days: int = 5
-    holdout_days: int = 2
-    slippage_rows: int = 100_000  # most swaps a slippage fit uses (an even stride over the window)
-    promotion_margin: float = 0.002  # ROC-AUC points, or slippage MAE, a challenger must win by
-
-
-def training_window(warehouse: Warehouse, config: TrainingConfig) -> Window:
-    """The held-out window over the labelled days present, with a purge gap of the label horizon."""
-    span = warehouse.query("SELECT min(ts) AS lo, max(ts) AS hi, max(horizon) AS horizon FROM pool_labels")
-    if span.lo.isna().iloc[0]:
-        raise ValueError("pool_labels is empty: materialize pool_features and pool_labels first")
-    first, last_end = pd.Timestamp(span.lo.iloc[0]).floor("D"), pd.Timestamp(span.hi.iloc[0]).floor("D") + DAY
-    step = cadence(warehouse.query("SELECT pool_id, ts FROM pool_snapshots WHERE ts >= ? AND ts < ?",
-                                   [first, first + DAY]))
-    return holdout_window(first, last_end, config.train_days, config.holdout_days, int(span.horizon.iloc[0]) * step)
-
-
-def labelled_data(warehouse: Warehouse, window: Window) -> pd.DataFrame:
-    return warehouse.query(LABELLED_SQL, [window.train_start, window.test_end])
-
-
-def slippage_data(warehouse: Warehouse, window: Window) -> pd.DataFrame:
-    lo, hi = window.train_start, window.test_end
-    return slippage_table(warehouse.read_window("swaps", lo, hi), warehouse.read_window("pool_snapshots", lo, hi),
-                          warehouse.read_window("pool_features", lo, hi))
-
-
-def thin(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
-    """An even, deterministic stride down to at most `rows` rows."""
-    return frame.iloc[:: max(1, -(-len(frame) // rows))]
+from resources.queries import labelled_data, slippage_data, training_window
 
 
 def holdout_metrics(spec: ModelSpec, holdout: pd.DataFrame, pred: np.ndarray, train_rate: float | None) -> dict:
@@ -69,7 +26,7 @@ def holdout_metrics(spec: ModelSpec, holdout: pd.DataFrame, pred: np.ndarray, tr
 
 def train_and_register(spec: ModelSpec, config: TrainingConfig, warehouse: Warehouse,
                        model_registry: ModelRegistry) -> dg.MaterializeResult:
-    window = training_window(warehouse, config)
+    window = training_window(warehouse, config.train_days, config.holdout_days)
     if spec.is_classifier:
         data = labelled_data(warehouse, window)
         train, holdout = window.train(data), window.test(data)
@@ -101,7 +58,7 @@ def train_and_register(spec: ModelSpec, config: TrainingConfig, warehouse: Wareh
 
 
 def model_asset(spec: ModelSpec, deps: list[str], description: str) -> dg.AssetsDefinition:
-    @dg.asset(name=spec.name, description=description, group_name="models", kinds={"xgboost"}, owners=[OWNER],
+    @dg.asset(name=spec.name, description=description, group_name="models", kinds={"xgboost"}, owners=[ML_OWNER],
               deps=deps)
     def _asset(config: TrainingConfig, warehouse: Warehouse, model_registry: ModelRegistry) -> dg.MaterializeResult:
         return train_and_register(spec, config, warehouse, model_registry)

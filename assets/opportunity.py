@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets.models import OWNER, TrainingConfig, labelled_data, training_window
+from assets.common import ML_OWNER, TrainingConfig
 from quant.evaluation.opportunity import ENTER_OPPORTUNITY, evaluate_opportunity
 from quant.evaluation.plot import equity_png, png_markdown
 from quant.evaluation.walk_forward import EvalConfig
@@ -16,6 +16,7 @@ from quant.features import FEATURES
 from quant.models import metrics, promotion, sequence
 from quant.models.train import code_version, data_fingerprint, reference_histograms
 from resources import ModelRegistry, Warehouse
+from resources.queries import labelled_data, training_window
 
 MODEL = "opportunity_model"
 PROMOTION_CHECK = "opportunity_model_promotion"
@@ -33,7 +34,7 @@ class OpportunityConfig(TrainingConfig):
 
 
 @dg.asset(
-    group_name="models", kinds={"torch"}, owners=[OWNER],
+    group_name="models", kinds={"torch"}, owners=[ML_OWNER],
     deps=["pool_features", "pool_labels", "pool_snapshots", "moon_model", "rug_model"],
     check_specs=[dg.AssetCheckSpec(PROMOTION_CHECK, asset=MODEL,
                                    description="The candidate became (or already is) the champion: it beat the "
@@ -43,7 +44,7 @@ def opportunity_model(context: dg.AssetExecutionContext, config: OpportunityConf
                       model_registry: ModelRegistry) -> dg.MaterializeResult:
     """Transformer+GRU P(moon without a rug within the horizon) from the last seq_len feature vectors."""
     registry, seq_cfg = model_registry.registry(), config.seq_config()
-    window = training_window(warehouse, config)
+    window = training_window(warehouse, config.train_days, config.holdout_days)
     data = labelled_data(warehouse, window).sort_values(["pool_id", "ts"], kind="stable").reset_index(drop=True)
     train = window.train(data)
     checkpoint = Path(registry.root) / "_checkpoints" / f"{MODEL}-{context.run.run_id}.pt"

@@ -3,7 +3,7 @@ truth through the chain source: an evaluation asset, never an input to the calls
 
 import dagster as dg
 
-from assets.wallets import WalletWindow
+from assets.common import WALLETS_OWNER, WalletWindow
 from quant.wallets.evaluation import evaluate_rings, evaluate_scanner
 from resources import ChainSource, Warehouse
 
@@ -21,9 +21,8 @@ THRESHOLDS = {
 }
 
 
-
 @dg.asset(
-    group_name="evaluation", kinds={"duckdb"}, owners=["team:wallets"],
+    group_name="evaluation", kinds={"duckdb"}, owners=[WALLETS_OWNER],
     deps=["wallet_profiles", "wallet_scores", "funding_clusters"],
     check_specs=[dg.AssetCheckSpec(f"{name}_at_least_{floor}".replace(".", "_"), asset="wallet_evaluation",
                                    description=f"{name} >= {floor} against the simulator's truth")

@@ -8,30 +8,20 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from assets.common import WALLETS_OWNER, WalletWindow
 from quant.wallets.funding_graph import FundingConfig, build_graph, member_wash_scores
 from quant.wallets.profiles import build_profiles
 from quant.wallets.scanner.config import ScannerConfig
 from quant.wallets.scanner.stages import STAGES, scan
 from resources import Warehouse
+from resources.queries import window_views
 
-OWNER = "team:wallets"
 PROFILES_COMPLETE = "every_swapping_wallet_profiled"
 PROFILES_SANE = "profile_figures_in_range"
 ONE_STAGE = "every_wallet_in_one_stage_with_reasons"
 SOME_TARGETS = "targets_found"
 CLUSTERS_FOUND = "clusters_found"
 CONNECTIONS_TYPED = "connections_typed"
-KNOWN_OVERRIDES = ", ".join(f.name for f in ScannerConfig.__dataclass_fields__.values())
-
-
-class WalletWindow(dg.Config):
-    window_days: int = Field(default=0, ge=0, description="Days of market data to read, back from the newest "
-                                                          "swap; 0 reads every stored day.")
-    overrides: dict[str, float] = Field(default_factory=dict, description="Scanner settings to override, by "
-                                        f"name (after RISK_* environment variables): {KNOWN_OVERRIDES}.")
-
-    def scanner(self) -> ScannerConfig:
-        return ScannerConfig.from_env(overrides=self.overrides)
 
 
 class FundingWindow(dg.Config):
@@ -40,24 +30,8 @@ class FundingWindow(dg.Config):
                                         + ", ".join(FundingConfig.__dataclass_fields__) + ".")
 
 
-def _window_views(con, days: int) -> dict:
-    """Temp views `swaps`, `transfers`, `pools` over the last `days` days of the warehouse tables."""
-    db = con.execute("SELECT current_database()").fetchall()[0][0]  # qualified, so views never read themselves
-    first, end = con.execute(f'SELECT min(ts), max(ts) FROM "{db}".main.swaps').fetchall()[0]
-    if end is None:
-        raise dg.Failure("the warehouse holds no swaps: materialize the market_data partitions first")
-    start = con.execute("SELECT ?::TIMESTAMP - to_days(?)", [end, days]).fetchall()[0][0] if days else None
-    where = f"ts > '{start}'::TIMESTAMP" if days else "TRUE"
-    con.execute(f'CREATE OR REPLACE TEMP VIEW swaps AS SELECT * FROM "{db}".main.swaps WHERE {where}')
-    con.execute(f'CREATE OR REPLACE TEMP VIEW transfers AS SELECT * FROM "{db}".main.transfers WHERE {where} '
-                f"AND ts <= '{end}'::TIMESTAMP")
-    con.execute('CREATE OR REPLACE TEMP VIEW pools AS SELECT pool_id, any_value(category) AS category, '
-                f'min(pool_open_time) AS open_ts FROM "{db}".main.pool_snapshots GROUP BY pool_id')
-    return {"window_start": str(start or first), "window_end": str(end), "window_days": days or "all"}
-
-
 @dg.asset(
-    group_name="wallets", kinds={"duckdb", "polars"}, owners=[OWNER],
+    group_name="wallets", kinds={"duckdb", "polars"}, owners=[WALLETS_OWNER],
     deps=["swaps", "transfers", "pool_snapshots"],
     check_specs=[
         dg.AssetCheckSpec(PROFILES_COMPLETE, asset="wallet_profiles", blocking=True,
@@ -73,7 +47,7 @@ def wallet_profiles(context: dg.AssetExecutionContext, config: WalletWindow, war
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with warehouse.get_connection() as con:
-        window = _window_views(con, config.window_days)
+        window = window_views(con, config.window_days)
         profiles = build_profiles(con, cfg, timings=timings)
         swapping = con.execute("SELECT count(DISTINCT wallet) FROM swaps").fetchall()[0][0]
     warehouse.replace_table("wallet_profiles", profiles.to_arrow())
@@ -104,7 +78,7 @@ def wallet_profiles(context: dg.AssetExecutionContext, config: WalletWindow, war
 
 
 @dg.asset(
-    group_name="wallets", kinds={"duckdb", "polars"}, owners=[OWNER],
+    group_name="wallets", kinds={"duckdb", "polars"}, owners=[WALLETS_OWNER],
     deps=["wallet_profiles", "funding_clusters"],
     check_specs=[
         dg.AssetCheckSpec(ONE_STAGE, asset="wallet_scores", blocking=True,
@@ -149,9 +123,9 @@ def wallet_scores(context: dg.AssetExecutionContext, config: WalletWindow, wareh
 
 @dg.multi_asset(
     group_name="wallets",
-    specs=[dg.AssetSpec("funding_connections", kinds={"duckdb"}, owners=[OWNER], deps=["transfers"],
+    specs=[dg.AssetSpec("funding_connections", kinds={"duckdb"}, owners=[WALLETS_OWNER], deps=["transfers"],
                         description="Who paid whom: direct, indirect (one intermediary) and circular connections."),
-           dg.AssetSpec("funding_clusters", kinds={"duckdb"}, owners=[OWNER], deps=["transfers", "swaps"],
+           dg.AssetSpec("funding_clusters", kinds={"duckdb"}, owners=[WALLETS_OWNER], deps=["transfers", "swaps"],
                         description="Wallets behind a shared funder or a funding cycle, with wash-trading scores.")],
     check_specs=[
         dg.AssetCheckSpec(CONNECTIONS_TYPED, asset="funding_connections",
@@ -165,7 +139,7 @@ def funding_graph(context: dg.AssetExecutionContext, config: FundingWindow, ware
     cfg = FundingConfig().with_overrides(config.overrides)
     t = time.perf_counter()
     with warehouse.get_connection() as con:
-        window = _window_views(con, config.window_days)
+        window = window_views(con, config.window_days)
         connections, clusters = build_graph(con, cfg)
     warehouse.replace_table("funding_connections", pl.from_pandas(connections).to_arrow())
     warehouse.replace_table("funding_clusters", pl.from_pandas(clusters).to_arrow())
