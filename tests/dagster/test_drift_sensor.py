@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from orchestration.jobs import retrain_job
+from quant.drift import DriftSettings
 from quant.features import FEATURES
 from quant.models import metrics
 from quant.models.specs import ModelSpec
 from quant.models.train import predict, reference_histograms, train_booster
 from resources import LiveJournal, ModelRegistry, Warehouse
-from sensors.drift import DriftSettings, build_drift_sensor
+from sensors.drift import build_drift_sensor
 from sensors.failures import build_failure_sensor
 
 SPEC = ModelSpec("moon_model", "will_moon", FEATURES, "binary:logistic", rounds=20)
