@@ -13,6 +13,7 @@ from assets.models import model_assets
 from quant.features import FEATURES
 from quant.models.specs import SPECS
 from resources import ChainSource, ModelRegistry, RawStore, Warehouse
+from resources.queries import NothingUpstream, training_window, window_views
 from tests.conftest import SMALL_DAYS
 
 DAYS = [f"2026-01-0{d + 1}" for d in range(SMALL_DAYS)]
@@ -93,3 +94,17 @@ def test_labels_read_next_day_head(built):
         "SELECT count(*) AS n FROM pool_labels l WHERE ts = TIMESTAMP '2026-01-01 23:59:00' AND will_moon IS NULL "
         "AND EXISTS (SELECT 1 FROM pool_snapshots s WHERE s.pool_id = l.pool_id AND s.ts = TIMESTAMP '2026-01-02 00:09:00')")
     assert tracked_to_midnight.n.iloc[0] == 0
+
+
+@pytest.mark.parametrize("create", [False, True], ids=["missing", "empty"])
+def test_nothing_upstream_names_what_is_missing(tmp_path, create):
+    """An empty or missing upstream table fails the step with one error type, naming the table."""
+    warehouse = Warehouse(database=str(tmp_path / "warehouse.duckdb"))
+    if create:
+        with warehouse.get_connection() as con:
+            con.execute("CREATE TABLE pool_labels (ts TIMESTAMP, horizon INTEGER)")
+            con.execute("CREATE TABLE swaps (ts TIMESTAMP)")
+    with pytest.raises(NothingUpstream, match="pool_labels is empty: materialize pool_features and pool_labels"):
+        training_window(warehouse, 2, 1)
+    with warehouse.get_connection() as con, pytest.raises(NothingUpstream, match="swaps is empty"):
+        window_views(con, 0)
