@@ -21,6 +21,7 @@ import polars as pl
 from quant.retrieval.documents import connection_docs, identity_collections, position_docs, position_table
 from quant.retrieval.embedders import make_embedder
 from quant.retrieval.vector_store import FUNDING, TRADE_TEXTS, TRADES, VectorStore
+from quant.settings import ServiceSettings
 from quant.wallets.funding_graph import build_graph
 from quant.wallets.profiles import build_profiles
 from quant.wallets.scanner.stages import scan
@@ -57,7 +58,7 @@ def _sync_all(store, embed, profiles, scores, connections, clusters, positions) 
 def run(size: str) -> dict:
     tables = _tables(size)
     profiles = tables[0]
-    embed = make_embedder(os.environ.get("QUANT_EMBEDDER", "minilm"))
+    embed = make_embedder(ServiceSettings.from_env().embedder)
     root = Path(tempfile.mkdtemp(prefix="emb-chroma-"))
     try:
         store = VectorStore.persistent(str(root), prefix="bench_")

@@ -22,20 +22,21 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.common import peak_rss_mb
+from quant.settings import data_dir
 from quant.wallets.funding_graph import build_graph
 from quant.wallets.profiles import build_profiles
 from quant.wallets.scanner.stages import scan
 
 SIZES = ("default", "large")
 SCALE = {"default": (100_000, 1_000_000), "large": (1_000_000, 10_000_000)}
-DATA = Path(os.environ.get("QUANT_DATA_DIR", ".data")) / "bench"
 
 
 def _data(size: str) -> Path:
     wallets, swaps = SCALE[size]
-    path = DATA / f"scanner-{size}.duckdb"
+    bench = data_dir() / "bench"
+    path = bench / f"scanner-{size}.duckdb"
     if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
+        bench.mkdir(parents=True, exist_ok=True)
         code = (f"from pathlib import Path; from benchmarks.wallet_data import write_world; "
                 f"write_world(Path({str(path.with_suffix('.tmp'))!r}), {wallets}, {swaps})")
         subprocess.run([sys.executable, "-c", code], check=True)

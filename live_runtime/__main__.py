@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from live_runtime.sources import (
     simulated_stream,
     solana_subscription,
 )
-from quant.settings import Settings
+from quant.settings import ChainSettings, LiveSettings, Settings
 
 log = logging.getLogger("live_runtime")
 
@@ -47,16 +46,16 @@ def build_source(args, settings: Settings, start_seq: int):
             raise SystemExit("--source replay needs --replay-dir (a folder with pool_snapshots/swaps .parquet)")
         start, end = pd.Timestamp(args.replay_start), pd.Timestamp(args.replay_end)
         return replay_stream(Path(args.replay_dir), start, end, speed=args.speed, start_seq=start_seq), 0.0
-    return chain_stream(args.source, os.environ), args.reorder_tolerance_s
+    return chain_stream(args.source, ChainSettings.from_env()), args.reorder_tolerance_s
 
 
-def chain_stream(kind: str, env) -> ChainPollingStream:
+def chain_stream(kind: str, chain: ChainSettings) -> ChainPollingStream:
     """The chain's market source from the environment; woken by a websocket subscription when EVM_WS_URL or
     SOLANA_WS_URL is set (EVM: the factory's pairs known at start; new pairs arrive with the fallback
     polls), polled otherwise."""
-    from quant.chains.factory import market_source_from_env
-    source = market_source_from_env(kind, env)
-    ws_url = env.get("EVM_WS_URL" if kind == "evm" else "SOLANA_WS_URL")
+    from quant.chains.factory import market_source
+    source = market_source(kind, chain)
+    ws_url = chain.evm_ws_url if kind == "evm" else chain.solana_ws_url
     if not ws_url:
         return ChainPollingStream(source)
     if kind == "evm":
@@ -66,17 +65,18 @@ def chain_stream(kind: str, env) -> ChainPollingStream:
     return ChainSubscribedStream(source, subscribe)
 
 
-def live_executor(args, cfg: RuntimeConfig, env):
+def live_executor(args, cfg: RuntimeConfig, chain: ChainSettings):
     """The EVM executor for `--live`: every condition checked before the first event, each refusal naming
     what is missing. Needs QUANT_LIVE=1, `--source evm`, a key (EVM_PRIVATE_KEY or EVM_KEYFILE), EVM_ROUTER,
     EVM_CHAIN_ID (the node must be on it), and an account holding the `--balance` it may trade."""
-    from quant.chains.live import LIVE_ENV, live_requested
-    if not live_requested(None, env):
+    from quant.chains.live import LIVE_ENV
+    if not chain.live:
         raise SystemExit(f"--live needs {LIVE_ENV}=1 in the environment as well; the runtime trades on paper otherwise")
     if args.source != "evm":
         raise SystemExit(f"live execution is wired for --source evm (Uniswap V2 routers); --source {args.source} "
                          "trades on paper")
-    missing = [v for v in ("EVM_RPC_URL", "EVM_ROUTER", "EVM_CHAIN_ID") if not env.get(v)]
+    missing = [name for name, value in (("EVM_RPC_URL", chain.evm_rpc_url), ("EVM_ROUTER", chain.evm_router),
+                                        ("EVM_CHAIN_ID", chain.evm_chain_id)) if not value]
     if missing:
         raise SystemExit(f"--live needs {', '.join(missing)} in the environment")
     from live_runtime.execution import EvmExecutor
@@ -84,12 +84,12 @@ def live_executor(args, cfg: RuntimeConfig, env):
     from quant.chains.factory import web3_for
     from quant.chains.keys import KeyLoadError, load_evm_key
     try:
-        key = load_evm_key(env)
+        key = load_evm_key(chain.keys)
     except KeyLoadError as err:
         raise SystemExit(f"--live: {err}") from None
-    w3 = web3_for(env["EVM_RPC_URL"])
-    cap = GasCap(max_fee_per_gas=int(float(env.get("EVM_MAX_FEE_GWEI", "100")) * 10**9))
-    swapper = RouterSwapper(w3, env["EVM_ROUTER"], int(env["EVM_CHAIN_ID"]), cap, key, live=True)
+    w3 = web3_for(chain.evm_rpc_url)
+    cap = GasCap(max_fee_per_gas=int(chain.evm_max_fee_gwei * 10**9))
+    swapper = RouterSwapper(w3, chain.evm_router, chain.evm_chain_id, cap, key, live=True)
     if w3.eth.chain_id != swapper.chain_id:
         raise SystemExit(f"the node at EVM_RPC_URL is on chain {w3.eth.chain_id}, EVM_CHAIN_ID says {swapper.chain_id}")
     held = w3.eth.get_balance(key.address) / 10**18
@@ -98,16 +98,16 @@ def live_executor(args, cfg: RuntimeConfig, env):
     log.warning("LIVE execution: account %s on chain %s through router %s, budget %s %s", key.address,
                 swapper.chain_id, swapper.router.address, cfg.starting_balance, cfg.quote_symbol)
     return EvmExecutor(swapper, cfg.journal_dir / "orders.jsonl", cfg.starting_balance,
-                       receipt_timeout_s=float(env.get("EVM_RECEIPT_TIMEOUT_S", "120")))
+                       receipt_timeout_s=chain.evm_receipt_timeout_s)
 
 
-def cmd_run(args) -> None:
-    settings = Settings.from_env()
+def cmd_run(args, settings: Settings) -> None:
+    chain = ChainSettings.from_env()
     decision = replace(DecisionConfig(), moon_threshold=args.moon_threshold, rug_threshold=args.rug_threshold,
                        online_weight=args.online_weight)
-    cfg = RuntimeConfig.from_env(starting_balance=args.balance, decision=decision, quote_symbol=args.quote_symbol,
+    cfg = RuntimeConfig.from_env(settings.data_dir, starting_balance=args.balance, decision=decision, quote_symbol=args.quote_symbol,
                                  live=args.live)
-    broker = live_executor(args, cfg, os.environ) if args.live else None
+    broker = live_executor(args, cfg, chain) if args.live else None
     if args.fresh and cfg.journal_dir.exists():
         if broker is not None and broker.unsettled():
             raise SystemExit(f"--fresh refused: {cfg.journal_dir / 'orders.jsonl'} holds orders not yet settled "
@@ -116,7 +116,7 @@ def cmd_run(args) -> None:
         cfg.journal_dir.rename(kept)
         log.info("previous journal kept at %s; starting a fresh one", kept)
         if broker is not None:  # its order log went with the old journal: order ids start again with it
-            broker = live_executor(args, cfg, os.environ)
+            broker = live_executor(args, cfg, chain)
     journal = Journal(cfg.journal_dir)
     resume = journal.resume()
     source, tolerance = build_source(args, settings, resume.position)
@@ -145,12 +145,11 @@ def cmd_run(args) -> None:
         server.should_exit = True
 
 
-def cmd_bench(args) -> dict:
+def cmd_bench(args, settings: Settings) -> dict:
     import psutil
-    settings = Settings.from_env()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = RuntimeConfig.from_env(journal_dir=Path(tmp) / "journal", data_dir=Path(tmp),
-                                     registry_dir=Settings.from_env().data_dir / "registry",
+                                     registry_dir=settings.data_dir / "registry",
                                      **({"max_batch": args.max_batch} if args.max_batch else {}))
         source = simulated_stream(settings, args.forward_days)
         engine = Engine(cfg, source)
@@ -217,11 +216,11 @@ def main(argv: list[str] | None = None) -> None:
         if args.command in (None, "run"):
             if args.command is None:
                 args = p.parse_args(["run", *(argv or sys.argv[1:])])
-            if not os.environ.get(TOKEN_ENV):
+            if not LiveSettings.from_env().api_token:
                 log.warning("%s is not set: POST /kill and /retrain will refuse every request", TOKEN_ENV)
-            cmd_run(args)
+            cmd_run(args, Settings.from_env())
         elif args.command == "bench":
-            print(json.dumps(cmd_bench(args)))
+            print(json.dumps(cmd_bench(args, Settings.from_env())))
         elif args.command in ("kill", "unkill"):
             kill = RuntimeConfig.from_env().kill_file
             if args.command == "kill":

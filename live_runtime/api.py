@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -24,9 +23,9 @@ from starlette.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from live_runtime.config import TOKEN_ENV
+from quant.settings import LiveSettings
 
 STATIC = Path(__file__).parent / "static"
-GRAPHQL_ENV = "DAGSTER_GRAPHQL_URL"
 
 WORKSPACE_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError {
   ... on RepositoryLocation { repositories { name jobs { name } } } } } } } }"""
@@ -43,7 +42,7 @@ def _jsonable(obj):
 
 def authorised(request: Request) -> JSONResponse | None:
     """None when the bearer token matches $LIVE_API_TOKEN, else the 401/503 response to send."""
-    token = os.environ.get(TOKEN_ENV)
+    token = LiveSettings.from_env().api_token
     if not token:
         return JSONResponse({"error": f"{TOKEN_ENV} is not set on the runtime: control endpoints are off"}, 503)
     header = request.headers.get("authorization", "")
@@ -161,7 +160,7 @@ def build_app(engine) -> Starlette:
         if (refused := authorised(request)) is not None:
             return refused
         body = await request.json() if int(request.headers.get("content-length") or 0) else {}
-        url = os.environ.get(GRAPHQL_ENV, "http://127.0.0.1:3000/graphql")
+        url = LiveSettings.from_env().graphql_url
         try:
             launched = await asyncio.to_thread(launch_retrain, url, body.get("partition"))
         except (httpx.HTTPError, RuntimeError, KeyError, IndexError) as err:

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
+from quant.settings import LiveSettings
+
 log = logging.getLogger("live_runtime.compiled")
 TOLERANCE = 1e-5
 SOURCE = Path(__file__).with_name("forest.c")
@@ -43,7 +45,7 @@ def kernel_library(cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         built = Path(tmp) / library.name
-        command = [os.environ.get("CC", "gcc"), "-O2", "-shared", "-fPIC", "-o", str(built), str(SOURCE), "-lm"]
+        command = [LiveSettings.from_env().cc, "-O2", "-shared", "-fPIC", "-o", str(built), str(SOURCE), "-lm"]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode:
             raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()}")

@@ -7,9 +7,10 @@ configuration value can switch one off (`RiskLimits.validate`).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from quant.settings import data_dir
 
 TOKEN_ENV = "LIVE_API_TOKEN"
 
@@ -101,8 +102,9 @@ class RuntimeConfig:
         return self.data_dir / "live" / "KILL"
 
     @staticmethod
-    def from_env(**overrides) -> RuntimeConfig:
-        data = Path(os.environ.get("QUANT_DATA_DIR", ".data")).resolve()
+    def from_env(data: Path | None = None, **overrides) -> RuntimeConfig:
+        """Files under `data` (default: QUANT_DATA_DIR), then `overrides`; risk limits validated."""
+        data = data_dir() if data is None else data
         cfg = RuntimeConfig(data_dir=data, registry_dir=data / "registry", journal_dir=data / "journal")
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.risk.validate(cfg.live)

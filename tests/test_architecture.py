@@ -21,8 +21,8 @@ QUANT_MAY_IMPORT = {
     "market": set(),
     "simulator": {"market"},
     "features": {"market"},
-    "chains": {"market"},
-    "wallets": {"market"},
+    "chains": {"market", "settings"},
+    "wallets": {"market", "settings"},
     "models": {"market", "features", "settings"},
     "evaluation": {"market", "features", "models", "simulator", "settings"},
     "retrieval": {"market", "wallets", "settings"},
@@ -133,3 +133,43 @@ def test_importing_does_not_load(statement, absent):
     code = f"import sys; {statement}; print({absent!r} in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", f"`{statement}` loads {absent}"
+
+
+# Touching os.environ without parsing a variable, each in one named module: a write before a library loads
+# (`setdefault`), or the whole environment copied to a child process (`{**os.environ, ...}`).
+ENVIRONMENT_WRITES = {("benchmarks.scanner", "setdefault"), ("quant.retrieval.embedders", "setdefault"),
+                      ("benchmarks.live", "copy")}
+
+
+def _environment_uses(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, "read" | "setdefault" | "copy") of every os.environ / os.getenv in a module."""
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    uses = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "os" and {"environ", "getenv"} & {a.name for a in
+                                                                                             node.names}:
+            uses.append((node.lineno, "read"))
+        if not (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv")
+                and isinstance(node.value, ast.Name) and node.value.id == "os"):
+            continue
+        parent = parents.get(node)
+        if isinstance(parent, ast.Attribute) and parent.attr == "setdefault":
+            uses.append((node.lineno, "setdefault"))
+        elif isinstance(parent, ast.Dict) and any(k is None and v is node
+                                                  for k, v in zip(parent.keys, parent.values, strict=True)):
+            uses.append((node.lineno, "copy"))
+        else:
+            uses.append((node.lineno, "read"))
+    return uses
+
+
+def test_only_quant_settings_reads_the_environment():
+    wrong = []
+    for room in ROOMS:
+        for path in (ROOT / room).rglob("*.py"):
+            module = _module(path)
+            if module == "quant.settings":
+                continue
+            wrong += [f"{module}:{line} ({use})" for line, use in _environment_uses(ast.parse(path.read_text()))
+                      if (module, use) not in ENVIRONMENT_WRITES]
+    assert not wrong, "read the environment outside quant/settings.py:\n" + "\n".join(sorted(wrong))

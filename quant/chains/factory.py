@@ -10,6 +10,7 @@ from quant.chains.evm.rpc import EvmRpc
 from quant.chains.evm.source import UniswapV2Source
 from quant.chains.solana.rpc import SolanaRpc
 from quant.chains.solana.source import RaydiumSource
+from quant.settings import ChainSettings
 
 
 def web3_for(url: str, timeout_s: float = 30.0) -> Web3:
@@ -41,16 +42,18 @@ class SyncRaydiumSource:
         return asyncio.run(go())
 
 
-def market_source_from_env(kind: str, env=None):
-    """The real chain's market source from the environment (the variables docs/chain_sources.md lists):
+def market_source(kind: str, chain: ChainSettings):
+    """The real chain's market source from its settings (the variables docs/chain_sources.md lists):
     EVM_RPC_URL, EVM_FACTORY, EVM_QUOTE_TOKENS, EVM_USD_PAIRS, EVM_FIRST_BLOCK; SOLANA_RPC_URL, SOLANA_POOLS."""
-    import json
-    import os
-
-    env = os.environ if env is None else env
     if kind == "evm":
-        return evm_source(env["EVM_RPC_URL"], env["EVM_FACTORY"], json.loads(env.get("EVM_QUOTE_TOKENS", "{}")),
-                          json.loads(env.get("EVM_USD_PAIRS", "{}")), int(env.get("EVM_FIRST_BLOCK", "0")))
+        missing = [name for name, value in (("EVM_RPC_URL", chain.evm_rpc_url), ("EVM_FACTORY", chain.evm_factory))
+                   if not value]
+        if missing:
+            raise ValueError(f"the EVM market source needs {', '.join(missing)} in the environment")
+        return evm_source(chain.evm_rpc_url, chain.evm_factory, chain.evm_quote_tokens, chain.evm_usd_pairs,
+                          chain.evm_first_block)
     if kind == "solana":
-        return SyncRaydiumSource(env["SOLANA_RPC_URL"], [p for p in env.get("SOLANA_POOLS", "").split(",") if p])
+        if not chain.solana_rpc_url:
+            raise ValueError("the Solana market source needs SOLANA_RPC_URL in the environment")
+        return SyncRaydiumSource(chain.solana_rpc_url, list(chain.solana_pools))
     raise ValueError(f"chain kind must be evm or solana, got {kind!r}")

@@ -7,7 +7,6 @@ pickled (a pickled key ends up in caches and task queues). Load errors name the 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from quant.chains.errors import ChainError
+from quant.settings import ChainSettings
 
 EVM_KEY_ENV, EVM_KEYFILE_ENV, EVM_KEYFILE_PASSWORD_ENV = "EVM_PRIVATE_KEY", "EVM_KEYFILE", "EVM_KEYFILE_PASSWORD"
 FLASHBOTS_KEY_ENV = "FLASHBOTS_SIGNER_KEY"
@@ -84,7 +84,7 @@ class SolanaKey:
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
-    return os.environ if env is None else env
+    return ChainSettings.from_env().keys if env is None else env
 
 
 def load_evm_key(env: Mapping[str, str] | None = None, key_var: str = EVM_KEY_ENV,

@@ -7,11 +7,11 @@ Dry runs (quotes, eth_call, bundle and transaction simulation) need neither.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from fractions import Fraction
 
 from quant.chains.errors import ExecutionRefused
+from quant.settings import ChainSettings
 
 LIVE_ENV = "QUANT_LIVE"
 
@@ -20,7 +20,7 @@ def live_requested(live: bool | None = None, env: Mapping[str, str] | None = Non
     """`live` when given (False always wins), else whether $QUANT_LIVE is exactly "1"."""
     if live is not None:
         return bool(live)
-    return (os.environ if env is None else env).get(LIVE_ENV, "") == "1"
+    return ChainSettings.from_env(env).live
 
 
 def require_live(live: bool, key: object | None, what: str, key_hint: str) -> None:

@@ -79,7 +79,9 @@ def fingerprint(profiles: pl.DataFrame) -> np.ndarray:
 
 def default_device() -> str:
     """CUDA when present (and not disabled by QUANT_EMBED_DEVICE), else CPU."""
-    wanted = os.environ.get("QUANT_EMBED_DEVICE")
+    from quant.settings import ServiceSettings
+
+    wanted = ServiceSettings.from_env().embed_device
     if wanted:
         return wanted
     try:

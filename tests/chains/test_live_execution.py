@@ -23,6 +23,7 @@ from quant.chains.evm.swap import GasCap, RouterSwapper
 from quant.chains.factory import evm_source
 from quant.chains.keys import load_evm_key
 from quant.market.amm import uniswap_v2_amount_out
+from quant.settings import ChainSettings
 from tests.chains.uniswap import E18, Done, buy, two_pair_market
 from tests.live.conftest import live_config
 
@@ -242,11 +243,11 @@ def test_live_mode_from_the_command_line_refuses_until_every_condition_holds(anv
     for change, refusal in (({"QUANT_LIVE": "0"}, "QUANT_LIVE=1"), ({"EVM_ROUTER": ""}, "EVM_ROUTER"),
                             ({"EVM_PRIVATE_KEY": ""}, "no EVM key"), ({"EVM_CHAIN_ID": "1"}, "on chain 31337")):
         with pytest.raises(SystemExit, match=refusal):
-            live_executor(args, cfg, {**env, **change})
+            live_executor(args, cfg, ChainSettings.from_env({**env, **change}))
     with pytest.raises(SystemExit, match="wired for --source evm"):
-        live_executor(argparse.Namespace(source="solana"), cfg, env)
+        live_executor(argparse.Namespace(source="solana"), cfg, ChainSettings.from_env(env))
     with pytest.raises(SystemExit, match="more than the account holds"):
-        live_executor(args, replace(cfg, starting_balance=50.0), env)
-    ready = live_executor(args, cfg, env)
+        live_executor(args, replace(cfg, starting_balance=50.0), ChainSettings.from_env(env))
+    ready = live_executor(args, cfg, ChainSettings.from_env(env))
     assert isinstance(ready, EvmExecutor) and ready.address == acct.address
     assert acct.key.to_0x_hex()[2:] not in repr(ready.swapper)  # the key never shows in a repr or a log

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from orchestration.environment import Environment, chain_source_for, get_environment, resources_for
-from quant.settings import Settings
+from quant.settings import ChainSettings, LiveSettings, ServiceSettings, Settings
 
 
 def test_default_is_the_simulated_market(monkeypatch, tmp_path):
@@ -34,3 +36,27 @@ def test_bad_settings_name_the_variable(monkeypatch, var, value):
     monkeypatch.setenv(var, value)
     with pytest.raises(ValueError, match=var):
         resources_for(get_environment(), Settings.from_env())
+
+
+@pytest.mark.parametrize(("var", "value"), [("CHROMA_PORT", "eighty"), ("QUANT_SEED", "x"), ("EVM_FIRST_BLOCK", "1e3"),
+                                            ("EVM_QUOTE_TOKENS", "{"), ("EVM_MAX_FEE_GWEI", "cheap")])
+def test_bad_values_name_the_variable_and_the_value(var, value):
+    parse = {"CHROMA_PORT": ServiceSettings.from_env, "QUANT_SEED": Settings.from_env}.get(var, ChainSettings.from_env)
+    with pytest.raises(ValueError, match=f"{var}.*{re.escape(repr(value))}"):
+        parse({var: value})
+
+
+def test_secrets_stay_out_of_every_repr():
+    chain = ChainSettings.from_env({"EVM_RPC_URL": "https://node/k3y", "SOLANA_WS_URL": "wss://node/k3y",
+                                    "EVM_PRIVATE_KEY": "0xs3cret", "ZEROX_API_KEY": "zk3y", "EVM_ROUTER": "0xr"})
+    assert chain.evm_rpc_url == "https://node/k3y" and chain.keys == {"EVM_PRIVATE_KEY": "0xs3cret"}
+    shown = repr(chain) + repr(LiveSettings.from_env({"LIVE_API_TOKEN": "t0ken"}))
+    assert not any(s in shown for s in ("k3y", "s3cret", "t0ken")) and "0xr" in shown
+
+
+def test_a_local_chroma_server_is_an_environment_reference_as_in_prod(tmp_path):
+    settings = Settings.from_env({"QUANT_DATA_DIR": str(tmp_path)})
+    served = resources_for(Environment.LOCAL, settings, ServiceSettings.from_env({"CHROMA_HOST": "chroma"}))
+    assert served["vector_store"].host.env_var_name == "CHROMA_HOST" and served["vector_store"].port == 8000
+    local = resources_for(Environment.LOCAL, settings, ServiceSettings.from_env({}))["vector_store"]
+    assert (local.host, local.port, local.path) == (None, 8000, str(tmp_path / "chroma"))

@@ -4,7 +4,6 @@ quotes worse than the pool by more than a configured margin."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ from web3 import Web3
 
 from quant.chains.errors import ChainError, ExecutionRefused, RetryableError
 from quant.chains.retry import Backoff, retry
+from quant.settings import ChainSettings
 
 API_KEY_ENV = "ZEROX_API_KEY"
 
@@ -69,7 +69,7 @@ class ZeroExClient:
     def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 10.0,
                  backoff: Backoff = Backoff(attempts=3)):
         self.base_url, self.timeout_s, self.backoff = base_url.rstrip("/"), timeout_s, backoff
-        self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        self._api_key = api_key if api_key is not None else ChainSettings.from_env().zerox_api_key
 
     def __repr__(self) -> str:
         return f"ZeroExClient({self.base_url}, api_key={'set' if self._api_key else 'unset'})"

@@ -8,11 +8,12 @@ explicit overrides (Dagster run config), in that order."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
-ENV_PREFIX = "RISK_"
+from quant.settings import SCANNER_PREFIX, scanner_overrides
+
+ENV_PREFIX = SCANNER_PREFIX
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class ScannerConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None,
                  overrides: Mapping[str, object] | None = None) -> ScannerConfig:
         """Defaults, then RISK_<FIELD> environment variables, then explicit overrides."""
-        environ = os.environ if environ is None else environ
+        environ = scanner_overrides() if environ is None else environ
         from_env = {f.name: environ[ENV_PREFIX + f.name.upper()] for f in fields(cls)
                     if ENV_PREFIX + f.name.upper() in environ}
         return apply_overrides(apply_overrides(cls(), from_env), overrides or {})
