@@ -6,7 +6,6 @@ from datetime import timedelta
 import dagster as dg
 from pandera.errors import SchemaErrors
 
-from assets.partitions import daily_partitions
 from quant.market.schemas import CONTRACTS
 from quant.market.source import MARKET_TABLES
 from quant.market.validation import split_valid
@@ -62,9 +61,9 @@ def ingest(context: dg.AssetExecutionContext, table: str, chain_source: ChainSou
     )
 
 
-def market_table_asset(table: str) -> dg.AssetsDefinition:
+def market_table_asset(table: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
-        name=table, description=DESCRIPTIONS[table], partitions_def=daily_partitions, group_name="market_data",
+        name=table, description=DESCRIPTIONS[table], partitions_def=partitions, group_name="market_data",
         kinds={"duckdb"}, owners=[OWNER], freshness_policy=INGEST_FRESHNESS,
         retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
         check_specs=[
@@ -81,4 +80,6 @@ def market_table_asset(table: str) -> dg.AssetsDefinition:
     return _asset
 
 
-market_assets = [market_table_asset(t) for t in MARKET_TABLES]
+def market_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """One ingest asset per market table, partitioned by `partitions` (assets.partitions.daily_partitions_for)."""
+    return [market_table_asset(t, partitions) for t in MARKET_TABLES]

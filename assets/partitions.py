@@ -7,10 +7,11 @@ import pandas as pd
 
 from quant.settings import Settings
 
-SETTINGS = Settings.from_env()
-WORLD = SETTINGS.world_config()
-# The simulated world is a fixed window; a real chain goes on, so its partitions run up to today.
-WORLD_END = ((pd.Timestamp(WORLD.start) + pd.Timedelta(days=WORLD.days)).strftime("%Y-%m-%d")
-             if SETTINGS.source == "simulated" else None)
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=WORLD.start, end_date=WORLD_END)
+def daily_partitions_for(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """A partition per day of the settings' world. The simulated world is a fixed window; a real chain goes
+    on, so its partitions run up to today."""
+    world = settings.world_config()
+    end = ((pd.Timestamp(world.start) + pd.Timedelta(days=world.days)).strftime("%Y-%m-%d")
+           if settings.source == "simulated" else None)
+    return dg.DailyPartitionsDefinition(start_date=world.start, end_date=end)

@@ -2,34 +2,49 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 import dagster as dg
 
-from assets.partitions import daily_partitions
+if TYPE_CHECKING:  # what define_asset_job returns; not exported at dagster's top level
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-ingest_market_job = dg.define_asset_job(
-    "ingest_market", selection=dg.AssetSelection.groups("market_data"), partitions_def=daily_partitions,
-    description="Fetch, validate and store one day of market data.",
-)
 
-daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
-    ingest_market_job, hour_of_day=0, minute_of_hour=20, name="daily_ingest",
-    description="Ingest the day that just ended, 20 minutes after midnight UTC.",
-)
+class PartitionedJobs(NamedTuple):
+    ingest_market_job: UnresolvedAssetJobDefinition
+    daily_ingest_schedule: dg.ScheduleDefinition
+    retrain_job: UnresolvedAssetJobDefinition
+    nightly_retrain_schedule: dg.ScheduleDefinition
 
-# Features and labels of the day that just ended, then models, evaluation and promotion over the rolling
-# windows of days already stored. The job targets one partition; the unpartitioned models read every day.
-retrain_job = dg.define_asset_job(
-    "retrain", partitions_def=daily_partitions,
-    # Named, not by group: other teams' assets share the evaluation group and have their own jobs.
-    selection=dg.AssetSelection.assets("pool_features", "pool_labels", "moon_model", "rug_model", "slippage_model",
-                                       "model_evaluation", "model_promotion"),
-    description="Features and labels of a day, then models, evaluation and champion/challenger promotion.",
-)
 
-nightly_retrain_schedule = dg.build_schedule_from_partitioned_job(
-    retrain_job, hour_of_day=2, minute_of_hour=0, name="nightly_retrain",
-    description="Retrain at 02:00 UTC, after the day's ingest, on the day that just ended.",
-)
+def partitioned_jobs(partitions: dg.PartitionsDefinition) -> PartitionedJobs:
+    """The daily jobs over `partitions` (assets.partitions.daily_partitions_for) and their schedules."""
+    ingest_market_job = dg.define_asset_job(
+        "ingest_market", selection=dg.AssetSelection.groups("market_data"), partitions_def=partitions,
+        description="Fetch, validate and store one day of market data.",
+    )
+
+    daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
+        ingest_market_job, hour_of_day=0, minute_of_hour=20, name="daily_ingest",
+        description="Ingest the day that just ended, 20 minutes after midnight UTC.",
+    )
+
+    # Features and labels of the day that just ended, then models, evaluation and promotion over the rolling
+    # windows of days already stored. The job targets one partition; the unpartitioned models read every day.
+    retrain_job = dg.define_asset_job(
+        "retrain", partitions_def=partitions,
+        # Named, not by group: other teams' assets share the evaluation group and have their own jobs.
+        selection=dg.AssetSelection.assets("pool_features", "pool_labels", "moon_model", "rug_model", "slippage_model",
+                                           "model_evaluation", "model_promotion"),
+        description="Features and labels of a day, then models, evaluation and champion/challenger promotion.",
+    )
+
+    nightly_retrain_schedule = dg.build_schedule_from_partitioned_job(
+        retrain_job, hour_of_day=2, minute_of_hour=0, name="nightly_retrain",
+        description="Retrain at 02:00 UTC, after the day's ingest, on the day that just ended.",
+    )
+    return PartitionedJobs(ingest_market_job, daily_ingest_schedule, retrain_job, nightly_retrain_schedule)
+
 
 # The sequence model and the agents: heavier than the nightly XGBoost retrain and slower to go stale, so
 # weekly, after Sunday's nightly retrain has promoted the XGBoost models the entry agent reads.

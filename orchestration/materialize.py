@@ -36,10 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--missing", action="store_true", help="skip what is already materialized")
     args = parser.parse_args(argv)
     instance = dg.DagsterInstance.get()
+    definitions = defs()
     # Observable source assets (the live journal) are observed, never materialized.
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.is_materializable]
+    assets = [a for a in definitions.assets if isinstance(a, dg.AssetsDefinition) and a.is_materializable]
     partitioned, unpartitioned = _split(assets)
-    resources = defs.resources
+    resources = definitions.resources
     # Market data for every day first: a day's labels read the head of the next day's snapshots.
     market = [a for a in partitioned if "market_data" in a.group_names_by_key.values()]
     derived = [a for a in partitioned if a not in market]

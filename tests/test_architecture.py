@@ -173,3 +173,16 @@ def test_only_quant_settings_reads_the_environment():
             wrong += [f"{module}:{line} ({use})" for line, use in _environment_uses(ast.parse(path.read_text()))
                       if (module, use) not in ENVIRONMENT_WRITES]
     assert not wrong, "read the environment outside quant/settings.py:\n" + "\n".join(sorted(wrong))
+
+
+def test_importing_the_definitions_and_the_assets_reads_no_environment():
+    """Settings are read when Dagster loads `defs`, not at import: a bad value fails the load, not the import."""
+    modules = ["orchestration.definitions", *sorted(f"assets.{p.stem}" for p in (ROOT / "assets").glob("*.py")
+                                                    if p.stem != "__init__")]
+    code = f"import importlib; [importlib.import_module(m) for m in {modules!r}]"
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "QUANT_WORLD": "bogus", "QUANT_ENV": "bogus"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    load = subprocess.run([sys.executable, "-c", "from orchestration.definitions import defs; defs()"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, check=False)
+    assert load.returncode != 0 and "QUANT_WORLD must be one of" in load.stderr

@@ -6,10 +6,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from assets.market_data import market_assets
+from assets.market_data import market_assets as build_market_assets
+from assets.partitions import daily_partitions_for
+from quant.settings import Settings
 from resources import ChainSource, RawStore, Warehouse
 from tests.chains.conftest import DAY_2026_01_02
 from tests.chains.uniswap import E18, scenario, setup_uniswap
+
+PARTITIONS = daily_partitions_for(Settings.from_env())  # as orchestration.definitions builds them
+market_assets = build_market_assets(PARTITIONS)
 
 PARTITION = "2026-01-02"
 

@@ -13,16 +13,22 @@ import pytest
 
 from assets.agents import agent_assets
 from assets.evaluation import model_promotion
-from assets.features import pool_features, pool_labels
-from assets.market_data import market_assets
+from assets.features import feature_assets
+from assets.market_data import market_assets as build_market_assets
 from assets.models import model_assets
 from assets.opportunity import opportunity_model
+from assets.partitions import daily_partitions_for
 from quant.agents import AGENTS, load_agent
 from quant.agents.data import targets_before
 from quant.features import FEATURES
 from quant.models.sequence import load_sequence_model
+from quant.settings import Settings
 from resources import ChainSource, ModelRegistry, RawStore, Warehouse
 from tests.conftest import SMALL_DAYS
+
+PARTITIONS = daily_partitions_for(Settings.from_env())  # as orchestration.definitions builds them
+market_assets = build_market_assets(PARTITIONS)
+pool_features, pool_labels = feature_assets(PARTITIONS)
 
 DAYS = [f"2026-01-0{d + 1}" for d in range(SMALL_DAYS)]
 ALL = [*market_assets, pool_features, pool_labels, *model_assets, model_promotion, opportunity_model, *agent_assets]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.definitions import defs
+from orchestration.definitions import defs as load_defs
+
+defs = load_defs()  # the lazily assembled Definitions, as Dagster loads them
 
 ASSETS = [
     "agent_cex_dex_arb", "agent_cross_chain_arb", "agent_entry_timing", "agent_flash_loan_arb", "agent_risk_manager",

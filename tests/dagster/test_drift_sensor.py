@@ -11,15 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.jobs import retrain_job
+from assets.partitions import daily_partitions_for
+from orchestration.jobs import partitioned_jobs
 from quant.drift import DriftSettings
 from quant.features import FEATURES
 from quant.models import metrics
 from quant.models.specs import ModelSpec
 from quant.models.train import predict, reference_histograms, train_booster
+from quant.settings import Settings
 from resources import LiveJournal, ModelRegistry, Warehouse
 from sensors.drift import build_drift_sensor
 from sensors.failures import build_failure_sensor
+
+PARTITIONS = daily_partitions_for(Settings.from_env())  # as orchestration.definitions builds them
+retrain_job = partitioned_jobs(PARTITIONS).retrain_job
 
 SPEC = ModelSpec("moon_model", "will_moon", FEATURES, "binary:logistic", rounds=20)
 SIGNAL = ("ret_10", "volatility_10")  # the features the synthetic target depends on: the top features by gain
@@ -224,7 +229,7 @@ def test_failure_sensor_records_failed_runs_and_calls_the_alert_hook(tmp_path):
 def test_definitions_list_both_sensors_on_the_retrain_job():
     from orchestration.definitions import defs
 
-    sensors = {s.name: s for s in defs.get_repository_def().sensor_defs}
+    sensors = {s.name: s for s in defs().get_repository_def().sensor_defs}
     assert sensors["drift_sensor"].job_name == "retrain"
     assert sensors["drift_sensor"].minimum_interval_seconds == 900
     assert {"drift_sensor", "retrain_failure_sensor"} <= set(sensors)
@@ -235,7 +240,7 @@ def test_market_assets_carry_the_ingest_freshness_policy():
 
     from assets.market_data import market_assets
 
-    for asset in market_assets:
+    for asset in market_assets(PARTITIONS):
         policy = asset.specs_by_key[asset.key].freshness_policy
         assert policy.fail_window.to_timedelta() == timedelta(hours=26), asset.key
         assert policy.warn_window.to_timedelta() == timedelta(hours=25), asset.key
@@ -247,7 +252,7 @@ def test_sensor_from_definitions_evaluates_as_the_daemon_does(env):
     from orchestration.definitions import defs
 
     store(env, feature_rows(NEW_DAY, 3, shift=1.0))
-    repo = defs.get_repository_def()
+    repo = defs().get_repository_def()
     context = dg.build_sensor_context(repository_def=repo, instance=dg.DagsterInstance.ephemeral(), resources=env)
     tick_data = repo.get_sensor_def("drift_sensor").evaluate_tick(context)
     assert [r.partition_key for r in tick_data.run_requests] == ["2026-01-04"]

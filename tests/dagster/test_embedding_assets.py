@@ -7,14 +7,19 @@ import pytest
 
 from assets.embedding_evaluation import BEHAVIOUR_CHECK, TEXT_CHECK, embedding_evaluation
 from assets.embeddings import funding_connections, identity_tracking, trade_history
-from assets.market_data import market_assets
+from assets.market_data import market_assets as build_market_assets
+from assets.partitions import daily_partitions_for
 from assets.wallets import funding_graph, wallet_profiles, wallet_scores
 from quant.retrieval.documents import sentences as split
 from quant.retrieval.search import WalletSearch
 from quant.retrieval.vector_store import BEHAVIOUR, FUNDING, IDENTITY, SENTENCES, TRADE_TEXTS, TRADES
+from quant.settings import Settings
 from resources import ChromaStore, Embedder
 from tests.chroma_server import chroma_server  # noqa: F401  (a fixture)
 from tests.conftest import SMALL_DAYS
+
+PARTITIONS = daily_partitions_for(Settings.from_env())  # as orchestration.definitions builds them
+market_assets = build_market_assets(PARTITIONS)
 
 EMBEDDING_ASSETS = [identity_tracking, funding_connections, trade_history]
 

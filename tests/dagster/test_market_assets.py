@@ -8,8 +8,14 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets.market_data import MARKET_TABLES, market_assets
+from assets.market_data import MARKET_TABLES
+from assets.market_data import market_assets as build_market_assets
+from assets.partitions import daily_partitions_for
+from quant.settings import Settings
 from resources import ChainSource
+
+PARTITIONS = daily_partitions_for(Settings.from_env())  # as orchestration.definitions builds them
+market_assets = build_market_assets(PARTITIONS)
 
 PARTITION = "2026-01-02"
 WINDOW = (pd.Timestamp("2026-01-02"), pd.Timestamp("2026-01-03"))

@@ -7,14 +7,20 @@ import dagster as dg
 import pytest
 
 from assets.evaluation import model_evaluation, model_promotion
-from assets.features import pool_features, pool_labels
-from assets.market_data import market_assets
+from assets.features import feature_assets
+from assets.market_data import market_assets as build_market_assets
 from assets.models import model_assets
+from assets.partitions import daily_partitions_for
 from quant.features import FEATURES
 from quant.models.specs import SPECS
+from quant.settings import Settings
 from resources import ChainSource, ModelRegistry, RawStore, Warehouse
 from resources.queries import NothingUpstream, training_window, window_views
 from tests.conftest import SMALL_DAYS
+
+PARTITIONS = daily_partitions_for(Settings.from_env())  # as orchestration.definitions builds them
+market_assets = build_market_assets(PARTITIONS)
+pool_features, pool_labels = feature_assets(PARTITIONS)
 
 DAYS = [f"2026-01-0{d + 1}" for d in range(SMALL_DAYS)]
 ALL = [*market_assets, pool_features, pool_labels, *model_assets, model_evaluation, model_promotion]

@@ -4,10 +4,15 @@ and the evaluation against truth, with every asset check reported."""
 import dagster as dg
 import pytest
 
-from assets.market_data import market_assets
+from assets.market_data import market_assets as build_market_assets
+from assets.partitions import daily_partitions_for
 from assets.wallet_evaluation import THRESHOLDS, wallet_evaluation
 from assets.wallets import funding_graph, wallet_profiles, wallet_scores
+from quant.settings import Settings
 from tests.conftest import SMALL_DAYS
+
+PARTITIONS = daily_partitions_for(Settings.from_env())  # as orchestration.definitions builds them
+market_assets = build_market_assets(PARTITIONS)
 
 WALLET_ASSETS = [wallet_profiles, funding_graph, wallet_scores, wallet_evaluation]
 

@@ -13,17 +13,23 @@ import pandas as pd
 import pytest
 
 from assets.evaluation import model_evaluation, model_promotion
-from assets.features import pool_features, pool_labels
-from assets.market_data import market_assets
+from assets.features import feature_assets
+from assets.market_data import market_assets as build_market_assets
 from assets.models import model_assets
+from assets.partitions import daily_partitions_for
 from live_runtime.config import RuntimeConfig
 from live_runtime.engine import Engine
 from live_runtime.sources import simulated_stream
-from orchestration.jobs import retrain_job
+from orchestration.jobs import partitioned_jobs
 from quant.models.specs import SPECS
 from quant.settings import Settings
 from resources import ChainSource, LiveJournal, ModelRegistry, RawStore, Warehouse
 from sensors.drift import DriftSettings, build_drift_sensor
+
+PARTITIONS = daily_partitions_for(Settings.from_env())  # as orchestration.definitions builds them
+market_assets = build_market_assets(PARTITIONS)
+pool_features, pool_labels = feature_assets(PARTITIONS)
+retrain_job = partitioned_jobs(PARTITIONS).retrain_job
 
 ALL = [*market_assets, pool_features, pool_labels, *model_assets, model_evaluation, model_promotion]
 WINDOWS = {"train_days": 2, "holdout_days": 1, "slippage_rows": 20_000}

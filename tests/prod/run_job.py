@@ -23,9 +23,13 @@ import sys
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-from assets.partitions import daily_partitions
-from orchestration.definitions import defs
+from assets.partitions import daily_partitions_for
+from orchestration.definitions import defs as load_defs
 from quant.models.specs import SPECS
+from quant.settings import Settings
+
+defs = load_defs()  # the Definitions the code location loads, from the same environment
+daily_partitions = daily_partitions_for(Settings.from_env())
 
 # The small world's windows (as tests/dagster/test_model_assets.py): two days train, one is held out. Other
 # worlds run the job's own defaults.
