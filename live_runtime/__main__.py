@@ -159,7 +159,7 @@ def cmd_bench(args, settings: Settings) -> dict:
         t0, cpu0 = time.perf_counter(), time.thread_time()
         engine.run(max_events=n)
         seconds, cpu = time.perf_counter() - t0, time.thread_time() - cpu0
-        lat, expensive, batch_end = (engine.latencies(rows) for rows in ("all", "expensive", "batch_end"))
+        lat, expensive, batch_end = (engine.status.latencies(rows) for rows in ("all", "expensive", "batch_end"))
         return {"events": engine.processed, "seconds": round(seconds, 2),
                 "events_per_s": round(engine.processed / seconds),
                 # the decision thread's own CPU time: what one core gives when nothing else takes it

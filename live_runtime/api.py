@@ -88,7 +88,7 @@ def launch_retrain(graphql_url: str, partition: str | None = None, timeout_s: fl
 
 def build_app(engine) -> Starlette:
     def published() -> dict:
-        return engine.published or {}
+        return engine.status.published or {}
 
     async def page(_):
         return FileResponse(STATIC / "index.html")
@@ -105,13 +105,13 @@ def build_app(engine) -> Starlette:
         return JSONResponse(_jsonable(published().get("positions", [])))
 
     async def decisions(_):
-        with engine.lock:
-            rows = list(engine.recent_decisions)
+        with engine.status.lock:
+            rows = list(engine.status.recent_decisions)
         return JSONResponse(_jsonable(rows[::-1]))
 
     async def predictions(_):
-        with engine.lock:
-            rows = list(engine.recent_predictions)
+        with engine.status.lock:
+            rows = list(engine.status.recent_predictions)
         return JSONResponse(_jsonable(rows[::-1]))
 
     async def models(_):
@@ -126,17 +126,17 @@ def build_app(engine) -> Starlette:
         return JSONResponse(_jsonable(engine.risk.describe()))
 
     async def equity(_):
-        with engine.lock:
-            curve = list(engine.equity_curve)
+        with engine.status.lock:
+            curve = list(engine.status.equity_curve)
         return JSONResponse([{"ts": t, "equity": e} for t, e in curve])
 
     async def stream(request: Request):
         async def events():
-            with engine.lock:
-                last = max(0, engine.message_id - 50)  # a new page gets the latest, not the whole backlog
+            with engine.status.lock:
+                last = max(0, engine.status.message_id - 50)  # a new page gets the latest, not the whole backlog
             while not await request.is_disconnected():
-                with engine.lock:
-                    new = [m for m in engine.messages if m[0] > last]
+                with engine.status.lock:
+                    new = [m for m in engine.status.messages if m[0] > last]
                 for mid, kind, payload in new:
                     last = mid
                     yield f"id: {mid}\nevent: {kind}\ndata: {json.dumps(_jsonable(payload))}\n\n"

@@ -1,10 +1,6 @@
 """Event sources and the orderer that makes any of them safe to consume.
 
-An event is a plain tuple (fast to build and to sort), the market time first:
-    swap:     (ts_us, SWAP, id, pool_id, is_buy, quote_amount, wallet, base_after, quote_after)
-    snapshot: (ts_us, SNAPSHOT, id, pool_id, price, base_reserve, quote_reserve, volume_24h, trade_fee,
-               open_us, quote_symbol, chain, base_decimals, quote_decimals)
-At equal times a swap sorts before a snapshot, as the snapshot already shows it.
+Events are the typed tuples of live_runtime.events (built there by `table_events`), the market time first.
 
 Sources: the simulated market run forward from where the history ends, a replay of stored Parquet history,
 and a real chain read through the chain-sources' `fetch` (quant.chains.factory), woken by a websocket
@@ -18,56 +14,27 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-import operator
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from live_runtime.events import ORDER, TIME, Event, table_events
 from quant.market.source import MarketSource
 from quant.settings import Settings
 from quant.simulator.config import world_config
 from quant.simulator.market import SimulatedMarket
 
-SWAP, SNAPSHOT = 0, 1
 log = logging.getLogger("live_runtime.sources")
-
-
-def _micros(values) -> np.ndarray:
-    return np.asarray(values).astype("datetime64[us]").astype(np.int64)
-
-
-def table_events(snapshots: pd.DataFrame, swaps: pd.DataFrame) -> list[tuple]:
-    """Swaps and snapshots as event tuples, in market-time order."""
-    is_buy = swaps.side.to_numpy() == "buy"
-    quote = np.where(is_buy, swaps.amount_in.to_numpy(), swaps.amount_out.to_numpy())
-    base_after = swaps.reserve_base_before.to_numpy() + np.where(is_buy, -swaps.amount_out.to_numpy(),
-                                                                  swaps.amount_in.to_numpy())
-    quote_after = swaps.reserve_quote_before.to_numpy() + np.where(is_buy, swaps.amount_in.to_numpy(),
-                                                                    -swaps.amount_out.to_numpy())
-    swap_events = list(zip(_micros(swaps.ts).tolist(), [SWAP] * len(swaps), swaps.tx_id.tolist(),
-                           swaps.pool_id.tolist(), is_buy.tolist(), quote.tolist(), swaps.wallet.tolist(),
-                           base_after.tolist(), quote_after.tolist(), strict=True))
-    s = snapshots
-    ts = _micros(s.ts)
-    ids = (s.pool_id + "@" + pd.Series(ts, index=s.index).astype(str)).tolist()
-    snap_events = list(zip(ts.tolist(), [SNAPSHOT] * len(s), ids, s.pool_id.tolist(), s.price.tolist(),
-                           s.base_reserve.tolist(), s.quote_reserve.tolist(), s.volume_24h.tolist(),
-                           s.trade_fee.tolist(), _micros(s.pool_open_time).tolist(), s.quote_symbol.tolist(),
-                           s.chain.tolist(), s.base_decimals.tolist(), s.quote_decimals.tolist(), strict=True))
-    events = swap_events + snap_events
-    events.sort(key=lambda e: (e[0], e[1]))
-    return events
 
 
 class TableStream:
     """Events from tables, as fast as they are asked for (speed=0) or paced: `speed` market seconds per wall
     second. `start_seq` skips events already processed (a restart resuming from its journal)."""
 
-    def __init__(self, events: list[tuple], history: list[tuple] | None = None, speed: float = 0.0,
+    def __init__(self, events: list[Event], history: list[Event] | None = None, speed: float = 0.0,
                  start_seq: int = 0, clock=time.monotonic, sleep=time.sleep):
         self.events, self._history, self.speed = events, history or [], speed
         self.position = self.start_seq = start_seq
@@ -78,25 +45,25 @@ class TableStream:
     def exhausted(self) -> bool:
         return self.position >= len(self.events)
 
-    def history(self) -> list[tuple]:
+    def history(self) -> list[Event]:
         """The warm-up: the history before the stream, and the stream's events already processed (a restart
         rebuilds its pool states from them)."""
         return self._history + self.events[: self.start_seq]
 
-    def poll(self, max_events: int, timeout_s: float) -> list[tuple]:
+    def poll(self, max_events: int, timeout_s: float) -> list[Event]:
         if self.exhausted:
             return []
         end = min(self.position + max_events, len(self.events))
         if self.speed > 0:
             if self._clock is None:
-                self._clock = (self.clock(), self.events[self.position][0])
+                self._clock = (self.clock(), self.events[self.position].ts_us)
             wall0, market0 = self._clock
             market_now = market0 + (self.clock() - wall0) * self.speed * 1e6
             due = self.position
-            while due < end and self.events[due][0] <= market_now:
+            while due < end and self.events[due].ts_us <= market_now:
                 due += 1
             if due == self.position:
-                wait = (self.events[self.position][0] - market_now) / 1e6 / self.speed
+                wait = (self.events[self.position].ts_us - market_now) / 1e6 / self.speed
                 self.sleep(max(0.0, min(timeout_s, wait)))
                 return []
             end = due
@@ -144,14 +111,14 @@ class ChainPollingStream:
         self.source, self.interval_s, self.lag_s = source, interval_s, lag_s
         self.clock = clock or (lambda: datetime.now(UTC).replace(tzinfo=None))  # the chain's "now", naive UTC
         self.cursor = pd.Timestamp(since or self.clock() - timedelta(seconds=lag_s))
-        self._pending: list[tuple] = []
+        self._pending: list[Event] = []
         self._next_poll = 0.0
         self.exhausted = False
 
-    def history(self) -> list[tuple]:
+    def history(self) -> list[Event]:
         return []
 
-    def poll(self, max_events: int, timeout_s: float) -> list[tuple]:
+    def poll(self, max_events: int, timeout_s: float) -> list[Event]:
         if not self._pending and time.monotonic() >= self._next_poll:
             until = pd.Timestamp(self.clock() - timedelta(seconds=self.lag_s))
             if until > self.cursor:
@@ -208,7 +175,7 @@ class ChainSubscribedStream(ChainPollingStream):
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
 
-    def poll(self, max_events: int, timeout_s: float) -> list[tuple]:
+    def poll(self, max_events: int, timeout_s: float) -> list[Event]:
         if self.wake.is_set():
             self.wake.clear()
             self._next_poll = 0.0
@@ -247,10 +214,6 @@ def solana_subscription(ws_url: str, pools: list[str], commitment: str = "confir
     return subscribe
 
 
-_ORDER = operator.itemgetter(0, 1)  # market time, then a swap before the snapshot at the same time
-_TIME = operator.itemgetter(0)
-
-
 class Orderer:
     """Turns an arrival order into market-time order. Duplicates (same id) are ignored; an event is held until
     the newest market time seen is `tolerance_s` past it, so one arriving late within the tolerance is still
@@ -258,43 +221,44 @@ class Orderer:
 
     def __init__(self, tolerance_s: float):
         self.tolerance_us = int(tolerance_s * 1e6)
-        self.held: list[tuple] = []  # in arrival order until sorted at release
+        self.held: list[Event] = []  # in arrival order until sorted at release
         self.seen: dict[str, int] = {}
         self.newest = -(2**62)
         self.released_until = -(2**62)
         self.duplicates = self.late = 0
 
-    def push(self, events: list[tuple]) -> None:
+    def push(self, events: list[Event]) -> None:
         seen, held = self.seen, self.held
         for e in events:
-            if e[2] in seen:
+            if e.id in seen:
                 self.duplicates += 1
                 continue
-            if e[0] < self.released_until:
+            ts = e.ts_us
+            if ts < self.released_until:
                 self.late += 1
-                log.warning("late event dropped: %s at %d, %.3f s behind the released stream", e[2], e[0],
-                            (self.released_until - e[0]) / 1e6)
+                log.warning("late event dropped: %s at %d, %.3f s behind the released stream", e.id, ts,
+                            (self.released_until - ts) / 1e6)
                 continue
-            seen[e[2]] = e[0]
+            seen[e.id] = ts
             held.append(e)
-            if e[0] > self.newest:
-                self.newest = e[0]
+            if ts > self.newest:
+                self.newest = ts
         if len(seen) > 200_000:  # forget ids older than anything that could still arrive in time
             horizon = self.released_until - self.tolerance_us
             self.seen = {k: t for k, t in seen.items() if t >= horizon}
 
-    def release(self, flush: bool = False) -> list[tuple]:
+    def release(self, flush: bool = False) -> list[Event]:
         """Events whose time is at least the tolerance behind the newest seen (all of them when flushing),
         by (time, kind) and, within equal keys, in arrival order (a stable sort, linear on the in-order
         streams that make up nearly all traffic)."""
         if not self.held:
             return []
         watermark = 2**62 if flush else self.newest - self.tolerance_us
-        self.held.sort(key=_ORDER)
-        cut = bisect.bisect_right(self.held, watermark, key=_TIME)
+        self.held.sort(key=ORDER)
+        cut = bisect.bisect_right(self.held, watermark, key=TIME)
         out, self.held = self.held[:cut], self.held[cut:]
         if out:
-            self.released_until = max(self.released_until, out[-1][0])
+            self.released_until = max(self.released_until, out[-1].ts_us)
         return out
 
     def __len__(self) -> int:

@@ -8,9 +8,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from live_runtime.events import SNAPSHOT, SWAP
 from live_runtime.sources import (
-    SNAPSHOT,
-    SWAP,
     ChainPollingStream,
     ChainSubscribedStream,
     Orderer,
@@ -37,15 +36,15 @@ def test_polled_chain_events_arrive_once_and_in_order(anvil):
         orderer.push(stream.poll(10_000, 0.0))
         events += orderer.release()
     events += orderer.release(flush=True)
-    swaps = [e for e in events if e[1] == SWAP]
-    assert sorted(e[2] for e in swaps) == sorted(s["tx"] for s in done.swaps)
+    swaps = [e for e in events if e.kind == SWAP]
+    assert sorted(e.id for e in swaps) == sorted(s["tx"] for s in done.swaps)
     assert orderer.duplicates == 0 and orderer.late == 0
     assert [e[:2] for e in events] == sorted(e[:2] for e in events)
-    snapshots = [e for e in events if e[1] == SNAPSHOT]
+    snapshots = [e for e in events if e.kind == SNAPSHOT]
     pairs = {u.pair(t).address for t in u.tokens}
-    assert snapshots and {e[3] for e in snapshots} <= pairs and {e[3] for e in swaps} <= pairs
-    assert all(e[11] == "evm" and e[5] > 0 and e[6] > 0 for e in snapshots)
-    assert all(pd.Timestamp(e[0], unit="us") >= pd.Timestamp(DAY_2026_01_02, unit="s") for e in events)
+    assert snapshots and {e.pool_id for e in snapshots} <= pairs and {e.pool_id for e in swaps} <= pairs
+    assert all(e.chain == "evm" and e.base_reserve > 0 and e.quote_reserve > 0 for e in snapshots)
+    assert all(pd.Timestamp(e.ts_us, unit="us") >= pd.Timestamp(DAY_2026_01_02, unit="s") for e in events)
 
 
 def test_a_subscribed_chain_stream_fetches_when_the_chain_announces_logs(anvil):
@@ -69,10 +68,10 @@ def test_a_subscribed_chain_stream_fetches_when_the_chain_announces_logs(anvil):
         w3.provider.make_request("evm_increaseTime", [60])
         buy(u, done, "BBB", b, E18 // 4)
         deadline, events = time.monotonic() + 10, []
-        while not any(e[1] == SWAP for e in events) and time.monotonic() < deadline:
+        while not any(e.kind == SWAP for e in events) and time.monotonic() < deadline:
             events += stream.poll(10_000, 0.05)
-        swaps = [e for e in events if e[1] == SWAP]
-        assert [e[2] for e in swaps] == [done.swaps[0]["tx"]] and swaps[0][3] == pairs[0]
+        swaps = [e for e in events if e.kind == SWAP]
+        assert [e.id for e in swaps] == [done.swaps[0]["tx"]] and swaps[0].pool_id == pairs[0]
         assert stream.notifications >= 2 and stream.reconnects == 0
     finally:
         stream.close()

@@ -48,8 +48,8 @@ def test_sequence_model_and_agent_score_what_the_cheap_stage_passes(live_root, s
     entries = [d for d in decisions.data if '"action": "skip"' in d or '"action": "enter"' in d]
     assert entries and all('"opportunity_model"' in d and '"agent_entry_timing"' in d for d in entries)
     # a snapshot the cheap stage turns away is decided there; the ones scored further wait for the batch's end
-    decided, batch_end = engine.latencies("all"), engine.latencies("batch_end")
+    decided, batch_end = engine.status.latencies("all"), engine.status.latencies("batch_end")
     expensive = scored.to_numpy()
     assert len(decided) == len(batch_end) == len(pred) and (decided[expensive] == batch_end[expensive]).all()
     assert (decided[~expensive] < batch_end[~expensive]).all()
-    assert np.array_equal(engine.latencies("expensive"), decided[expensive])
+    assert np.array_equal(engine.status.latencies("expensive"), decided[expensive])

@@ -59,7 +59,7 @@ def test_the_runtime_serves_compiled_champions_from_its_first_event(live_root, s
     engine.warm_up()
     engine.run()
     engine.publish()
-    assert engine.published["models"]["moon_model"]["compiled"] and engine.published["models"]["rug_model"]["compiled"]
+    assert engine.status.published["models"]["moon_model"]["compiled"] and engine.status.published["models"]["rug_model"]["compiled"]
     served = Engine(live_config(live_root, tmp_path / "xgb", compile_trees=False), TableStream(events[:5_000], history))
     served.warm_up()
     served.run()

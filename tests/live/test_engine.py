@@ -12,8 +12,9 @@ import pandas as pd
 import xgboost as xgb
 
 from live_runtime.engine import Engine
+from live_runtime.events import SNAPSHOT
 from live_runtime.journal import Journal
-from live_runtime.sources import SNAPSHOT, TableStream
+from live_runtime.sources import TableStream
 from quant.features import FEATURES, batch_features
 from quant.models.registry import Registry
 from quant.simulator.config import world_config
@@ -33,7 +34,7 @@ def test_runtime_features_equal_the_batch_asset(live_root, stream_events, tmp_pa
     engine = engine_for(live_root, tmp_path, events[:n], history)
     engine.run()
     online = Journal(tmp_path / "journal").read("predictions")
-    assert len(online) == sum(1 for e in events[:n] if e[1] == SNAPSHOT)
+    assert len(online) == sum(1 for e in events[:n] if e.kind == SNAPSHOT)
     # The batch execution over the same events (warm-up history, then the stream), as the asset computes it.
     market = SimulatedMarket(world_config("small", 7, None, HISTORY_DAYS + 1), live_root / "worlds")
     lo, hi = pd.Timestamp(history[0][0], unit="us"), pd.Timestamp(events[n - 1][0] + 1, unit="us")
@@ -84,7 +85,7 @@ def test_hot_reload_under_a_running_stream_loses_and_repeats_nothing(live_root, 
     thread.join(timeout=120)
     assert done.is_set()
     pred = Journal(tmp_path / "journal").read("predictions")
-    snapshot_seqs = [i for i, e in enumerate(events[:40_000]) if e[1] == SNAPSHOT]
+    snapshot_seqs = [i for i, e in enumerate(events[:40_000]) if e.kind == SNAPSHOT]
     assert sorted(pred.seq) == snapshot_seqs  # every snapshot scored exactly once
     versions = pred.sort_values("seq").moon_version.to_numpy()
     switch = np.flatnonzero(versions != versions[0])

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from live_runtime.engine import Engine
-from live_runtime.sources import SNAPSHOT, TableStream
+from live_runtime.events import SNAPSHOT
+from live_runtime.sources import TableStream
 from quant.features import OnlineFeatures
 from tests.live.conftest import live_config
 
@@ -38,11 +39,11 @@ def test_quiet_pools_are_released_and_a_returning_pool_starts_afresh(live_root, 
     events, history = stream_events
     events = events[:60_000]
     # the busiest pool falls silent for 30 minutes in the middle of the stream, then trades again
-    snaps = [e for e in events if e[1] == SNAPSHOT]
-    pool = max({e[3] for e in snaps}, key=[e[3] for e in snaps].count)
+    snaps = [e for e in events if e.kind == SNAPSHOT]
+    pool = max({e.pool_id for e in snaps}, key=[e.pool_id for e in snaps].count)
     t0 = snaps[len(snaps) // 2][0]
-    events = [e for e in events if not (e[3] == pool and t0 <= e[0] < t0 + 30 * 60_000_000)]
-    back = next(e for e in events if e[3] == pool and e[1] == SNAPSHOT and e[0] >= t0)
+    events = [e for e in events if not (e.pool_id == pool and t0 <= e.ts_us < t0 + 30 * 60_000_000)]
+    back = next(e for e in events if e.pool_id == pool and e.kind == SNAPSHOT and e.ts_us >= t0)
 
     def run(work, **cfg):
         engine = Engine(live_config(live_root, tmp_path / work, **cfg), TableStream(events, history))
@@ -51,10 +52,10 @@ def test_quiet_pools_are_released_and_a_returning_pool_starts_afresh(live_root, 
         return engine, engine.journal.read("predictions").set_index("seq")
 
     engine, pred = run("idle", idle_pool_h=0.25)
-    pools = {e[3] for e in events if e[1] == SNAPSHOT}
+    pools = {e.pool_id for e in events if e.kind == SNAPSHOT}
     assert engine.stats["pools_released"] > 0 and len(engine.features.slots) < len(pools)
     assert set(engine.broker.positions) <= set(engine.features.slots)  # a held pool is never released
-    assert sorted(pred.index) == [i for i, e in enumerate(events) if e[1] == SNAPSHOT]  # all scored, once
+    assert sorted(pred.index) == [i for i, e in enumerate(events) if e.kind == SNAPSHOT]  # all scored, once
     seq = events.index(back)
     assert np.isnan(pred.ret_1[seq]) and np.isnan(pred.ret_10[seq])  # afresh: no snapshot before it
     _, kept = run("default")  # under the default limit (48 h) the pool keeps its history across the gap

@@ -82,12 +82,12 @@ def test_a_restart_picks_up_what_was_learned_online(live_root, stream_events, tm
     first = Engine(cfg, TableStream(events[:30_000], history))
     first.warm_up()
     first.run()
-    assert all(learner.fits > 0 for learner in first.learners.values())
+    assert all(learner.fits > 0 for learner in first.outcomes.learners.values())
     again = Engine(cfg, TableStream(events, history, start_seq=first.position), journal=Journal(cfg.journal_dir))
     assert again.position == first.position
-    for name, learner in first.learners.items():
-        ours, theirs = learner.state(), again.learners[name].state()
+    for name, learner in first.outcomes.learners.items():
+        ours, theirs = learner.state(), again.outcomes.learners[name].state()
         assert set(ours) == set(theirs) and all(np.array_equal(ours[k], theirs[k], equal_nan=True) for k in ours), name
-        assert again.learners[name].trusted == learner.trusted
-    assert again.voter_accuracy == first.voter_accuracy
-    assert all(vars(again.error_detectors[m]) == vars(d) for m, d in first.error_detectors.items())
+        assert again.outcomes.learners[name].trusted == learner.trusted
+    assert again.outcomes.voter_accuracy == first.outcomes.voter_accuracy
+    assert all(vars(again.outcomes.error_detectors[m]) == vars(d) for m, d in first.outcomes.error_detectors.items())
