@@ -155,6 +155,7 @@ class AgentPolicy:
 
 def load_agent(registry: Registry, name: str, version: str | None = None) -> AgentPolicy:
     """The champion (or `version`) of an agent, verified by the registry, on CPU, one torch thread."""
+    from stable_baselines3 import PPO
     torch.set_num_threads(1)
     files, manifest = registry.load_files(name, version)
     return AgentPolicy(PPO.load(io.BytesIO(files[POLICY_FILE]), device="cpu"), manifest)
