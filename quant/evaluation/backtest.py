@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant.market.amm import raydium_v4_amount_out
+from quant.market.amm import round_trip
 
 
 @dataclass(frozen=True)
@@ -27,23 +27,6 @@ class BacktestConfig:
     @property
     def stake(self) -> float:
         return self.start_balance / self.max_positions
-
-
-def _raw(x: float, decimals: int) -> int:
-    return int(np.floor(x * 10**decimals))
-
-
-def round_trip(entry: pd.Series, exit_: pd.Series, quote_in: float) -> tuple[float, float]:
-    """SOL spent and SOL received for buying with `quote_in` at `entry` reserves and selling at `exit_`."""
-    bd, qd = int(entry.base_decimals), int(entry.quote_decimals)
-    rb, rq = _raw(entry.base_reserve, bd), _raw(entry.quote_reserve, qd)
-    a_in = _raw(quote_in, qd)
-    got = raydium_v4_amount_out(a_in, rq, rb)
-    xb, xq = _raw(exit_.base_reserve, bd), _raw(exit_.quote_reserve, qd)
-    share = float(np.sqrt((xb / rb) * (xq / rq)))  # liquidity left, sqrt(k_exit / k_entry)
-    xb_ours, xq_ours = max(xb - int(got * share), 1), xq + int(a_in * share)
-    back = raydium_v4_amount_out(got, xb_ours, xq_ours) if got > 0 else 0
-    return a_in / 10**qd, back / 10**qd
 
 
 def _exit_rows(snaps: pd.DataFrame, hold: int) -> tuple[np.ndarray, np.ndarray]:

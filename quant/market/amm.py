@@ -188,3 +188,22 @@ def fee_vec(venue: FeeModel, a: np.ndarray) -> np.ndarray:
     if venue is RAYDIUM_V4:
         return -((-a * RAYDIUM_FEE_NUM) // RAYDIUM_FEE_DEN)
     return a * UNISWAP_FEE_NUM // UNISWAP_FEE_DEN
+
+
+def _raw(x: float, decimals: int) -> int:
+    return int(np.floor(x * 10**decimals))
+
+
+def round_trip(entry, exit_, quote_in: float) -> tuple[float, float]:
+    """Quote spent and received for buying with `quote_in` at the `entry` snapshot's reserves (Raydium v4 fee and
+    rounding) and selling at `exit_`'s. Snapshots carry base_reserve, quote_reserve and their decimals. Our buy stays
+    in the pool until we sell, scaled by the share of its liquidity (sqrt k) still there."""
+    bd, qd = int(entry.base_decimals), int(entry.quote_decimals)
+    rb, rq = _raw(entry.base_reserve, bd), _raw(entry.quote_reserve, qd)
+    a_in = _raw(quote_in, qd)
+    got = raydium_v4_amount_out(a_in, rq, rb)
+    xb, xq = _raw(exit_.base_reserve, bd), _raw(exit_.quote_reserve, qd)
+    share = float(np.sqrt((xb / rb) * (xq / rq)))  # liquidity left, sqrt(k_exit / k_entry)
+    xb_ours, xq_ours = max(xb - int(got * share), 1), xq + int(a_in * share)
+    back = raydium_v4_amount_out(got, xb_ours, xq_ours) if got > 0 else 0
+    return a_in / 10**qd, back / 10**qd
