@@ -4,6 +4,14 @@ Raydium AMM v4 (`raydium-amm`, `processor.rs` swap_base_in): the trade fee is ta
 rounded up, fee = ceil(a * 25 / 10000); out = floor(R_out * (a - fee) / (R_in + a - fee)).
 Uniswap V2 (`UniswapV2Library.getAmountOut`): out = floor(a * 997 * R_out / (R_in * 1000 + a * 997)).
 
+Liquidity, as each program mints and burns its LP token. Raydium v4 (`process_initialize2`, `process_deposit`
+with the quote side fixed, `process_withdraw`): supply = isqrt(quote * base) of which 10**lp_decimals (the base
+token's decimals) is never minted to the creator; a deposit of q quote takes ceil(q * base / quote) base and mints
+floor(q * supply / quote); a withdrawal of l gets floor(l * reserve / supply) of each. Uniswap V2 (`UniswapV2Pair.
+mint`/`burn`, the router's `quote`): supply = isqrt(a0 * a1) of which MINIMUM_LIQUIDITY = 1000 is locked; a deposit
+of q quote takes floor(q * base / quote) base and mints min(q * supply / quote, base_in * supply / base); a
+withdrawal as on Raydium.
+
 Scalar functions take Python ints and are exact for any size (uint64 on Solana, uint112 on EVM).
 The `*_vec` functions take numpy arrays: int64 arrays are exact while every reserve and amount stays below
 2**53 (the simulator's Solana side), object arrays of Python ints are exact always (its EVM side).
@@ -11,6 +19,7 @@ The `*_vec` functions take numpy arrays: int64 arrays are exact while every rese
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,6 +197,31 @@ def fee_vec(venue: FeeModel, a: np.ndarray) -> np.ndarray:
     if venue is RAYDIUM_V4:
         return -((-a * RAYDIUM_FEE_NUM) // RAYDIUM_FEE_DEN)
     return a * UNISWAP_FEE_NUM // UNISWAP_FEE_DEN
+
+
+UNISWAP_MINIMUM_LIQUIDITY = 1000
+
+
+def initial_liquidity(venue: FeeModel, base: int, quote: int, base_decimals: int) -> tuple[int, int]:
+    """A new pool's LP supply and the part of it its creator receives."""
+    supply = math.isqrt(base * quote)
+    locked = 10**base_decimals if venue is RAYDIUM_V4 else UNISWAP_MINIMUM_LIQUIDITY
+    if supply <= locked:
+        raise ValueError(f"initial liquidity {supply} does not exceed the locked {locked} ({venue.name})")
+    return supply, supply - locked
+
+
+def deposit(venue: FeeModel, quote_in: int, base_reserve: int, quote_reserve: int, supply: int) -> tuple[int, int]:
+    """Base taken and LP minted for depositing `quote_in` quote at the pool's ratio."""
+    if venue is RAYDIUM_V4:
+        return -(-quote_in * base_reserve // quote_reserve), quote_in * supply // quote_reserve
+    base_in = quote_in * base_reserve // quote_reserve
+    return base_in, min(quote_in * supply // quote_reserve, base_in * supply // base_reserve)
+
+
+def withdraw(lp: int, base_reserve: int, quote_reserve: int, supply: int) -> tuple[int, int]:
+    """Base and quote paid out for burning `lp` (both venues round down)."""
+    return lp * base_reserve // supply, lp * quote_reserve // supply
 
 
 def _raw(x: float, decimals: int) -> int:

@@ -131,3 +131,16 @@ def test_vectorised_refuses_int64_beyond_the_exact_range():
     big = np.array([2**53], dtype=np.int64)
     with pytest.raises(OverflowError, match="2\\*\\*53"):
         amm.raydium_v4_amount_out_vec(big, big, big)
+
+
+def test_liquidity_mint_and_burn_by_hand():
+    # Raydium: supply = isqrt(1e15 * 1e9) = 1e12, of which 10**6 (the base's decimals) is never minted
+    assert amm.initial_liquidity(amm.RAYDIUM_V4, 10**15, 10**9, 6) == (10**12, 10**12 - 10**6)
+    assert amm.initial_liquidity(amm.UNISWAP_V2, 1000, 4000, 18) == (2000, 1000)  # MINIMUM_LIQUIDITY locked
+    with pytest.raises(ValueError, match="initial liquidity 10 does not exceed the locked 1000"):
+        amm.initial_liquidity(amm.UNISWAP_V2, 10, 10, 18)
+    # 5 quote into (base 10, quote 7, supply 100): Raydium takes ceil(50/7) = 8 base, mints floor(500/7) = 71;
+    # Uniswap's router takes floor(50/7) = 7 base and the pair mints min(500 // 7, 7 * 100 // 10) = 70
+    assert amm.deposit(amm.RAYDIUM_V4, 5, 10, 7, 100) == (8, 71)
+    assert amm.deposit(amm.UNISWAP_V2, 5, 10, 7, 100) == (7, 70)
+    assert amm.withdraw(3, 10, 7, 9) == (3, 2)  # floor(30 / 9), floor(21 / 9)
