@@ -19,9 +19,11 @@ MIN_S = 60
 SMART_PICK_WEIGHT = {"moon": 30.0, "climb": 12.0, "slow_death": 1.0, "rug": 1.0, "established": 0.0}
 VIRAL_PICK_WEIGHT = {"moon": 4.0, "climb": 2.0, "slow_death": 1.0, "rug": 1.0, "established": 0.0}
 MM_SLOTS_PER_DAY, MM_CANDIDATES, MM_WALLET_CHUNK = 96, 16, 2000
-# Return net of fees a market maker's trip clears either way: more than the other market makers' flow moves the
-# pool between planning and execution (measured: 0.3% of trips flip sign on the default world).
-MM_MARGIN = 0.006
+MM_MAX_HOLD_MIN = 20
+SNIPERS_PER_LAUNCH = 8  # at most, each there with the day's sniping probability
+# A maker buys when the pool is this far below the exchange, about the two fees of a round trip, and sells
+# when the gap is back within MM_EXIT_GAP.
+MM_ENTRY_GAP, MM_EXIT_GAP = 0.006, 0.001
 
 
 class Market:
@@ -68,10 +70,11 @@ def _size(rng, chain: str, mult: float, n: int, sigma: float = 0.6) -> np.ndarra
 
 
 def _keep(m: Market, pool, wallet, t_in, t_out, size, ids) -> Events:
-    """Drop entries outside a pool's life; exits after it closes become holds."""
+    """Drop entries outside a pool's life; exits after it closes, or after its liquidity is pulled (public at
+    once: there is nothing left to sell into), become holds."""
     pool = np.asarray(pool, np.int64)
     ok = (t_in >= m.open[pool]) & (t_in < m.entry_end[pool])
-    t_out = np.where(t_out < m.close[pool], t_out, -1)
+    t_out = np.where((t_out < m.close[pool]) & ((m.rug[pool] < 0) | (t_out < m.rug[pool])), t_out, -1)
     return positions(ids, pool[ok], np.asarray(wallet)[ok], t_in[ok], t_out[ok], size[ok])
 
 
@@ -156,14 +159,15 @@ def _viral_and_copiers(rng, m, wallets, chain, new, ids) -> Events:
 
 
 def _snipers(rng, m, wallets, chain, new, p_snipe, ids) -> Events:
+    """Bots in the launch's first seconds that sell into the buyers who follow within minutes."""
     who = _of(wallets, "sniper", chain)
     if len(who) == 0 or len(new) == 0:
         return Events.empty()
-    k = rng.binomial(3, p_snipe, len(new))
+    k = rng.binomial(SNIPERS_PER_LAUNCH, p_snipe, len(new))
     pool = np.repeat(new, k)
     wallet = rng.choice(who, len(pool))
-    t_in = m.open[pool] + rng.integers(2, 90, len(pool))
-    t_out = t_in + 30 + rng.exponential(20 * MIN_S, len(pool)).astype(np.int64)
+    t_in = m.open[pool] + rng.integers(1, 30, len(pool))
+    t_out = t_in + 20 + rng.exponential(3 * MIN_S, len(pool)).astype(np.int64)
     return _keep(m, pool, wallet, t_in, t_out, _size(rng, chain, 4.0, len(pool)), ids)
 
 
@@ -185,14 +189,14 @@ def _wash_rings(rng, m, wallets, chain, alive, day, ids) -> Events:
 
 
 def plan_market_makers(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: PositionIds,
-                       price_at: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Events:
-    """Market makers: one short round trip at a time, up to `cfg.mm_trips_per_day` a day (~40 of 60 on the
-    default world: as many as the slots offer winners for), in the deep established pools that arbitrage keeps
-    on the centralised exchange's price. Their skill is timing on the pool's price
-    (as the flow planned before them moves it): each slot of the day offers a few candidate trips, and they
-    take winners and small losers, as many of each net of fees, so they end with a win rate near 50% and a
-    small edge per trade (PILLAR 3's pattern). A trip must clear MM_MARGIN either way, more than the other
-    market makers' flow moves the price, so a planned winner stays a winner when executed."""
+                       price_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                       fair_at: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Events:
+    """Market makers in the deep established pools, deciding only from what is public at the moment: the pool's
+    price (as the flow planned before them moves it) and the centralised exchange's. Through each slot of the
+    day a maker watches a few moments; at the first where the pool trades more than MM_ENTRY_GAP below the
+    exchange it buys, and it sells at the first minute the gap has closed to MM_EXIT_GAP, or when it has held
+    MM_MAX_HOLD_MIN minutes, or at the slot's end. It stops for the day after about `cfg.mm_trips_per_day`
+    trips. Its win rate and edge are whatever that rule earns on this market."""
     parts = []
     slot_s = DAY_S // MM_SLOTS_PER_DAY
     per_wallet = MM_SLOTS_PER_DAY * MM_CANDIDATES
@@ -208,45 +212,40 @@ def plan_market_makers(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: 
                 local = np.arange(lo, min(lo + MM_WALLET_CHUNK, len(who)))
                 n = len(local) * per_wallet
                 slot = np.repeat(np.arange(len(local) * MM_SLOTS_PER_DAY), MM_CANDIDATES)
-                pool = deep[rng.integers(0, len(deep), n)]
                 slot_start = m.t0 + day * DAY_S + (slot % MM_SLOTS_PER_DAY) * slot_s
+                # Every draw has a fixed shape, so prices never shift anyone's random numbers.
+                pool = deep[rng.integers(0, len(deep), n)]
                 t_in = slot_start + rng.integers(0, slot_s // 2, n)
-                t_out = np.minimum(t_in + 30 + rng.exponential(6 * MIN_S, n).astype(np.int64), slot_start + slot_s - 1)
-                ret = price_at(pool, t_out) / price_at(pool, t_in) * (1 - 2 * CHAIN_PARAMS[chain]["fee"]) - 1
-                # Wins up to 2%, small losses: an edge per trade, never a big move.
-                win, loss = (ret > MM_MARGIN) & (ret < 0.02), (ret < -MM_MARGIN) & (ret > -2 * MM_MARGIN)
-                pick = _balanced_slots(rng, slot, win, loss, wanted[local])
-                wallet = who[local][slot[pick] // MM_SLOTS_PER_DAY]
-                parts.append(positions(ids, pool[pick], wallet, t_in[pick], t_out[pick],
-                                       _size(rng, chain, 0.5, len(pick), 0.3)))
+                size = _size(rng, chain, 0.5, len(local) * MM_SLOTS_PER_DAY, 0.3)
+                order = np.lexsort((t_in, slot))
+                pool, t_in = pool[order], t_in[order]
+                cheap = price_at(pool, t_in) < fair_at(pool, t_in) * (1 - MM_ENTRY_GAP)
+                slots, first = np.unique(slot[cheap], return_index=True)
+                fired = np.flatnonzero(cheap)[first]
+                owner = slots // MM_SLOTS_PER_DAY
+                # Slots are in time order within a wallet: the first `wanted` that fire are its day's trips.
+                taken = np.arange(len(slots)) - np.searchsorted(owner, owner) < wanted[local][owner]
+                fired, slots = fired[taken], slots[taken]
+                t_out = _mm_exit(pool[fired], t_in[fired], slot_start[fired] + slot_s - 1, price_at, fair_at)
+                parts.append(positions(ids, pool[fired], who[local][slots // MM_SLOTS_PER_DAY], t_in[fired],
+                                       t_out, size[slots]))
     return Events.concat(parts)
 
 
-def _balanced_slots(rng, slot: np.ndarray, win: np.ndarray, loss: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Indices of the candidates taken: per wallet k winning and k losing trips in distinct slots, k = min(half
-    of what it wants, what its slots offer). `slot` is sorted and numbers wallet w's slots from
-    w * MM_SLOTS_PER_DAY; each slot offers its first winning and its first losing candidate."""
-    slots_w, first_w = np.unique(slot[win], return_index=True)
-    slots_l, first_l = np.unique(slot[loss], return_index=True)
-    first_w, first_l = np.flatnonzero(win)[first_w], np.flatnonzero(loss)[first_l]
-    owner_w, owner_l = slots_w // MM_SLOTS_PER_DAY, slots_l // MM_SLOTS_PER_DAY
-    rank_w = _random_rank(rng, owner_w)
-    chosen_w = rank_w < (wanted[owner_w] + 1) // 2
-    free = np.flatnonzero(~np.isin(slots_l, slots_w[chosen_w]))
-    n_w = np.bincount(owner_w[chosen_w], minlength=len(wanted))
-    losers = free[_random_rank(rng, owner_l[free]) < n_w[owner_l[free]]]
-    n_l = np.bincount(owner_l[losers], minlength=len(wanted))
-    winners = np.flatnonzero(chosen_w & (rank_w < n_l[owner_w]))
-    return np.sort(np.concatenate([first_w[winners], first_l[losers]]))
-
-
-def _random_rank(rng, group: np.ndarray) -> np.ndarray:
-    """Each element's place in a random order within its group (0 first)."""
-    order = np.lexsort((rng.random(len(group)), group))
-    g = group[order]
-    rank = np.empty(len(group), np.int64)
-    rank[order] = np.arange(len(g)) - np.searchsorted(g, g)
-    return rank
+def _mm_exit(pool: np.ndarray, t_in: np.ndarray, last: np.ndarray, price_at, fair_at) -> np.ndarray:
+    """A stopping time: the first whole minute after entry at which the pool's price is within MM_EXIT_GAP of
+    the exchange's (each check sees only that moment), else the hold limit, never past `last`."""
+    t_out = np.minimum(t_in + MM_MAX_HOLD_MIN * MIN_S, last)
+    open_ = np.ones(len(pool), bool)
+    for k in range(1, MM_MAX_HOLD_MIN):
+        t = t_in + k * MIN_S
+        look = np.flatnonzero(open_ & (t < t_out))
+        if len(look) == 0:
+            break
+        closed = price_at(pool[look], t[look]) >= fair_at(pool[look], t[look]) * (1 - MM_EXIT_GAP)
+        t_out[look[closed]] = t[look[closed]]
+        open_[look[closed]] = False
+    return t_out
 
 
 def plan_martingale(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: PositionIds,
@@ -287,13 +286,14 @@ def plan_martingale(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: Pos
                     if len(todo) == 0:
                         break
                     pick = alive[(tries[i, todo] * len(alive)).astype(np.int64)]
-                    ok = (m.open[pick] <= t[todo]) & (m.entry_end[pick] > t[todo] + 120)
+                    # What a chaser sees at t: the pool trades and has not been pulled.
+                    ok = (m.open[pick] <= t[todo]) & (m.close[pick] > t[todo]) & ((m.rug[pick] < 0) | (m.rug[pick] > t[todo]))
                     pool[todo[ok]] = pick[ok]
         traded = active & (pool >= 0)
         idx = np.flatnonzero(traded)
-        t_out = np.minimum(t + hold, m.close[np.maximum(pool, 0)] - 1)
+        t_out = t + hold
         if len(idx):
-            parts.append(positions(ids, pool[idx], who[idx], t[idx], t_out[idx], stake[idx]))
+            parts.append(_keep(m, pool[idx], who[idx], t[idx], t_out[idx], stake[idx], ids))
             p_in = price_at(pool[idx], t[idx])
             p_out = price_at(pool[idx], t_out[idx])
             lost = p_out * (1 - 0.006) < p_in

@@ -17,12 +17,14 @@ ARCHETYPES = (
 
 @dataclass(frozen=True)
 class RegimeShift:
-    """From `day` on, new pools draw fates from `fate_mix`, attention is noisier and snipers busier."""
+    """From `day` on, new pools draw fates from `fate_mix`, attention is noisier, snipers busier and retail
+    trades `activity_mult` times as often (a hype wave)."""
 
     day: int
     fate_mix: tuple[float, float, float, float] = (0.90, 0.07, 0.02, 0.01)
     volatility_mult: float = 1.6
     sniper_mult: float = 2.0
+    activity_mult: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,11 @@ def large_world(seed: int = 7) -> WorldConfig:
 
 
 def small_shift_world(seed: int = 7, days: int = 3) -> WorldConfig:
-    """The small world whose regime shifts on its fourth day (the drift loop's end-to-end test): attention
-    noise x5 and sniping x4 for pools launched from then on (benchmarks/drift.py measures this strength)."""
-    return small_world(seed, days).with_(regime_shift=RegimeShift(day=3, volatility_mult=5.0, sniper_mult=4.0))
+    """The small world whose regime shifts on its fourth day (the drift loop's end-to-end test): for pools
+    launched from then on, retail trades three times as often, attention noise x2 and sniping x4 (the attention
+    x5 this world had before issue 19 no longer moves the features on the noisier market: PSI 0.16)."""
+    return small_world(seed, days).with_(regime_shift=RegimeShift(day=3, volatility_mult=2.0, sniper_mult=4.0,
+                                                                  activity_mult=3.0))
 
 
 PRESETS = {"small": small_world, "small-shift": small_shift_world, "default": default_world, "large": large_world}

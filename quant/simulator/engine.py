@@ -11,9 +11,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant.market.amm import RAYDIUM_V4, FeeModel, amount_out_vec, fee_vec, raydium_v4_amount_out_int64
+from quant.market.amm import (
+    RAYDIUM_V4,
+    FeeModel,
+    amount_out_vec,
+    deposit,
+    fee_vec,
+    initial_liquidity,
+    raydium_v4_amount_out_int64,
+    withdraw,
+)
 
-BUY, SELL_REF, SELL_BASE, REMOVE_LIQUIDITY, ARBITRAGE = 0, 1, 2, 3, 4
+BUY, SELL_REF, SELL_BASE, REMOVE_LIQUIDITY, ARBITRAGE, SELL_VALUE, SELL_DOWN_TO, ADD_LIQUIDITY, WITHDRAW = range(9)
+N_KINDS = 9
 PPM = 1_000_000
 
 
@@ -24,7 +34,8 @@ def _ppm_of(x: np.ndarray, ppm: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Executed:
-    """Per event: which side traded (0 buy, 1 sell, -1 none) and the raw amounts and reserves around it."""
+    """Per event: which side traded (0 buy, 1 sell, -1 none), the raw amounts and reserves around it, and the LP
+    tokens a liquidity event minted or burnt."""
 
     side: np.ndarray
     amount_in: np.ndarray
@@ -34,26 +45,36 @@ class Executed:
     quote_before: np.ndarray
     base_after: np.ndarray
     quote_after: np.ndarray
+    lp: np.ndarray
 
 
 def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray, target: np.ndarray,
-            base0: np.ndarray, quote0: np.ndarray, venue: FeeModel) -> Executed:
+            base0: np.ndarray, quote0: np.ndarray, venue: FeeModel, supply: np.ndarray | None = None,
+            base_decimals: int = 6) -> Executed:
     """Run events (already sorted by pool, then time) against pools starting at reserves (base0, quote0).
 
-    qty means: BUY quote in; SELL_BASE base in; SELL_REF and REMOVE_LIQUIDITY and ARBITRAGE a fraction in
-    ppm (of the referenced buy's output, of the reserves, of the gap to `target`). `ref` is the index of the
-    referenced BUY (earlier in the same pool) or -1. int64 reserves must stay below 2**53; object (Python
-    int) reserves are exact at any size.
+    qty means: BUY quote in (at most what lifts the price to `target` times, where that is set); SELL_BASE base in; SELL_VALUE the base worth this much quote at the pool's price, if
+    that price is at least `target`; the rest a fraction in ppm: SELL_REF of the referenced buy's output,
+    ARBITRAGE (SELL_DOWN_TO: its selling half) of the price gap to `target`, ADD_LIQUIDITY of the quote reserve
+    (deposited with its base at the pool's ratio), REMOVE_LIQUIDITY of the LP tokens the creator still holds,
+    WITHDRAW of the LP tokens the referenced ADD_LIQUIDITY minted. Each pool starts with the LP supply its venue
+    mints at creation, all of it the creator's but the locked part (`quant.market.amm.initial_liquidity`).
+    `ref` is the index of the referenced BUY or ADD_LIQUIDITY (earlier in the same pool) or -1. `supply` (raw
+    base per pool) bounds what SELL_VALUE orders can put into a pool: no more than the token's whole supply is
+    ever in it. int64 reserves must stay below 2**53; object (Python int) reserves are exact at any size.
     """
     n = len(pool)
     dtype = base0.dtype
     python_ints = dtype == np.dtype(object)
     rb, rq = base0.copy(), quote0.copy()
     zeros = np.array([0] * n, dtype=object) if python_ints else np.zeros(n, dtype=dtype)
-    out = Executed(np.full(n, -1, np.int8), zeros.copy(), zeros.copy(), zeros.copy(),
-                   zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy())
+    out = Executed(np.full(n, -1, np.int8), *(zeros.copy() for _ in range(8)))
     if n == 0:
         return out
+    # LP supply and the creator's LP per pool, as Python ints: their products with reserves overflow int64.
+    lp_supply, creator_lp = {}, {}
+    for i in np.unique(np.asarray(pool)[np.isin(kind, (REMOVE_LIQUIDITY, ADD_LIQUIDITY, WITHDRAW))]):
+        lp_supply[i], creator_lp[i] = initial_liquidity(venue, int(base0[i]), int(quote0[i]), base_decimals)
     starts = np.r_[0, np.flatnonzero(np.diff(pool)) + 1]
     rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
     order = np.argsort(rank, kind="stable")
@@ -69,25 +90,45 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
         out.base_before[idx], out.quote_before[idx] = b, q
         a = zeros[: len(idx)].copy()
         side = np.full(len(idx), -1, np.int8)
-        present = np.bincount(k, minlength=5)
+        present = np.bincount(k, minlength=N_KINDS)
 
         if present[BUY]:
             m = k == BUY
             a[m], side[m] = qty[idx[m]], 0
+            # A buyer's price-impact limit (`target`, the price multiple it accepts; NaN: none) caps its size:
+            # on x*y=k, quote a in lifts the price by (1 + a/q)**2.
+            capped = m & np.isfinite(target[idx])
+            if capped.any():
+                cap = q[capped].astype(np.float64) * (np.sqrt(target[idx[capped]]) - 1)
+                a[capped] = (np.array([min(x, int(c)) for x, c in zip(a[capped], cap, strict=True)], dtype=object)
+                             if python_ints else np.minimum(a[capped], cap.astype(np.int64)))
         if present[SELL_BASE]:
             m = k == SELL_BASE
             a[m], side[m] = qty[idx[m]], 1
+        if present[SELL_VALUE]:
+            m = k == SELL_VALUE
+            # The order's size only (the fill below is the exact AMM's), at most the pool's own base reserve: in
+            # a drained pool no seller's stock is worth the quote asked.
+            a[m] = (np.array([min(v * bb // qq, bb) for v, bb, qq in zip(qty[idx[m]], b[m], q[m], strict=True)],
+                             dtype=object)
+                    if python_ints else np.minimum(qty[idx[m]] * (b[m] / q[m]), b[m]).astype(np.int64))
+            if supply is not None:
+                a[m] = np.minimum(a[m], np.maximum(supply[p[m]] - b[m], 0))
+            # A limit: no sale below the seller's price (`target`, raw quote per raw base).
+            a[m] = np.where(q[m].astype(np.float64) / b[m].astype(np.float64) >= target[idx[m]], a[m], 0)
+            side[m] = 1
         if present[SELL_REF]:
             m = k == SELL_REF
             bought = out.amount_out[ref[idx[m]]]
             a[m] = _ppm_of(bought, qty[idx[m]])
             side[m] = 1
-        if present[ARBITRAGE]:
-            m = k == ARBITRAGE
+        if present[ARBITRAGE] or present[SELL_DOWN_TO]:
+            m = (k == ARBITRAGE) | (k == SELL_DOWN_TO)
             bf, qf = b[m].astype(np.float64), q[m].astype(np.float64)
             tgt, g = target[idx[m]], qty[idx[m]].astype(np.float64) / PPM
             price = qf / bf
             up, down = tgt > price * (1 + 2 * fee_frac), tgt < price * (1 - 2 * fee_frac)
+            up &= k[m] == ARBITRAGE  # SELL_DOWN_TO only sells, and only above its price
             amt = np.zeros(len(bf))
             # Size that moves the price a fraction g of the way to the target on x*y=k (the fill is exact).
             amt[up] = g[up] * (np.sqrt(bf[up] * qf[up] * tgt[up]) - qf[up])
@@ -95,12 +136,11 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
             # EVM raw amounts pass int64 (18 decimals): those become Python ints.
             a[m] = np.array([int(x) for x in amt], dtype=object) if python_ints else amt.astype(np.int64)
             side[m] = np.where(up, 0, np.where(down, 1, -1))
-        if present[REMOVE_LIQUIDITY]:
-            m = k == REMOVE_LIQUIDITY
-            frac = qty[idx[m]]
-            new_b = np.maximum(b[m] - _ppm_of(b[m], frac), 1)
-            new_q = np.maximum(q[m] - _ppm_of(q[m], frac), 1)
-            b[m], q[m] = new_b, new_q
+        if present[REMOVE_LIQUIDITY] or present[ADD_LIQUIDITY] or present[WITHDRAW]:
+            for j in np.flatnonzero((k == REMOVE_LIQUIDITY) | (k == ADD_LIQUIDITY) | (k == WITHDRAW)):
+                b[j], q[j], out.lp[idx[j]] = _liquidity(int(k[j]), int(p[j]), int(qty[idx[j]]), int(b[j]), int(q[j]),
+                                                        int(out.lp[ref[idx[j]]]) if ref[idx[j]] >= 0 else 0,
+                                                        venue, lp_supply, creator_lp)
 
         trade = (side >= 0) & (a > 0)
         side[~trade] = -1
@@ -120,3 +160,23 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
         out.base_after[idx], out.quote_after[idx] = b, q
         rb[p], rq[p] = b, q
     return out
+
+
+def _liquidity(kind: int, pool: int, ppm: int, b: int, q: int, lp_of_ref: int, venue: FeeModel,
+               lp_supply: dict, creator_lp: dict) -> tuple[int, int, int]:
+    """Reserves after one liquidity event and the LP it minted or burnt, updating the pool's LP books."""
+    supply = lp_supply[pool]
+    if kind == ADD_LIQUIDITY:
+        quote_in = q * ppm // PPM
+        base_in, minted = deposit(venue, quote_in, b, q, supply)
+        if minted == 0 or base_in == 0:
+            return b, q, 0
+        lp_supply[pool] = supply + minted
+        return b + base_in, q + quote_in, minted
+    held = creator_lp[pool] if kind == REMOVE_LIQUIDITY else lp_of_ref
+    burnt = held * ppm // PPM
+    if kind == REMOVE_LIQUIDITY:
+        creator_lp[pool] -= burnt
+    base_out, quote_out = withdraw(burnt, b, q, supply)
+    lp_supply[pool] = supply - burnt
+    return b - base_out, q - quote_out, burnt

@@ -6,14 +6,25 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from quant.simulator.engine import ARBITRAGE, BUY, REMOVE_LIQUIDITY, SELL_BASE, SELL_REF
+from quant.simulator.engine import (
+    ADD_LIQUIDITY,
+    ARBITRAGE,
+    BUY,
+    REMOVE_LIQUIDITY,
+    SELL_BASE,
+    SELL_DOWN_TO,
+    SELL_REF,
+    SELL_VALUE,
+    WITHDRAW,
+)
 
 
 @dataclass
 class Events:
-    """Planned actions. `amount` is in whole tokens (quote for BUY, base for SELL_BASE) or a fraction in
-    [0, 1] (SELL_REF of the referenced buy, REMOVE_LIQUIDITY of reserves, ARBITRAGE of the price gap).
-    `ref` points at a BUY by its position id; `pos_id` is -1 for events that are no position's buy."""
+    """Planned actions. `amount` is in whole tokens (quote for BUY and SELL_VALUE, base for SELL_BASE) or a fraction in
+    [0, 1] (SELL_REF of the referenced buy, ARBITRAGE of the price gap, ADD_LIQUIDITY of the quote reserve,
+    REMOVE_LIQUIDITY of the creator's LP, WITHDRAW of the referenced deposit's LP). `ref` points at a BUY or an
+    ADD_LIQUIDITY by its position id; `pos_id` is -1 for events that open no position."""
 
     pool: np.ndarray
     ts: np.ndarray
@@ -55,8 +66,9 @@ class PositionIds:
         return ids
 
 
-def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac=1.0) -> Events:
-    """Round trips: a BUY of `size_quote` at t_in and, where t_out >= 0, a sale of `sell_frac` of what it got."""
+def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac=1.0, max_impact=None) -> Events:
+    """Round trips: a BUY of `size_quote` at t_in and, where t_out >= 0, a sale of `sell_frac` of what it got.
+    `max_impact` (a fraction per buy) caps a buy at what lifts the price that much."""
     pool, wallet = np.asarray(pool, np.int32), np.asarray(wallet, np.int32)
     t_in, t_out = np.asarray(t_in, np.int64), np.asarray(t_out, np.int64)
     n = len(pool)
@@ -71,8 +83,16 @@ def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac
         kind=np.r_[np.full(n, BUY, np.int8), np.full(m, SELL_REF, np.int8)],
         wallet=np.r_[wallet, wallet[exits]], amount=np.r_[np.asarray(size_quote, np.float64), sell_frac[exits]],
         pos_id=np.r_[pid, np.full(m, -1, np.int64)], ref=np.r_[np.full(n, -1, np.int64), pid[exits]],
-        target=nan,
+        target=nan if max_impact is None else np.r_[1.0 + np.broadcast_to(max_impact, (n,)), np.full(m, np.nan)],
     )
+
+
+def liquidity_positions(ids: PositionIds, pool, wallet, t_add, t_withdraw, share, withdraw_frac=1.0) -> Events:
+    """Deposits of `share` of the quote reserve (with base at the pool's ratio) at t_add and, where t_withdraw >= 0,
+    the burning of `withdraw_frac` of the LP each minted."""
+    ev = positions(ids, pool, wallet, t_add, t_withdraw, share, withdraw_frac)
+    ev.kind = np.where(ev.kind == BUY, ADD_LIQUIDITY, WITHDRAW).astype(np.int8)
+    return ev
 
 
 def actions(kind: int, pool, wallet, ts, amount, target=None) -> Events:
@@ -88,5 +108,5 @@ def actions(kind: int, pool, wallet, ts, amount, target=None) -> Events:
     )
 
 
-__all__ = ["Events", "PositionIds", "positions", "actions", "BUY", "SELL_REF", "SELL_BASE",
-           "REMOVE_LIQUIDITY", "ARBITRAGE"]
+__all__ = ["Events", "PositionIds", "positions", "liquidity_positions", "actions", "BUY", "SELL_REF", "SELL_BASE",
+           "REMOVE_LIQUIDITY", "ARBITRAGE", "SELL_VALUE", "SELL_DOWN_TO", "ADD_LIQUIDITY", "WITHDRAW"]

@@ -9,14 +9,44 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from quant.simulator.config import WorldConfig
-from quant.simulator.engine import ARBITRAGE, REMOVE_LIQUIDITY, SELL_BASE
+from quant.simulator.engine import ARBITRAGE, REMOVE_LIQUIDITY, SELL_BASE, SELL_DOWN_TO, SELL_VALUE
 from quant.simulator.entities import CHAIN_PARAMS, TOKEN_SUPPLY
-from quant.simulator.events import Events, PositionIds, actions, positions
+from quant.simulator.events import Events, PositionIds, actions, liquidity_positions, positions
 from quant.simulator.rng import stream
 
 MIN_S = 60
 ATTENTION_PHI = np.exp(-1 / 45)  # attention remembers ~45 minutes: volatility clusters over hours
-ATTENTION_SD = 0.8
+ATTENTION_SD = 1.4
+LAUNCH_BURST, LAUNCH_BURST_MIN, FLIPPER_HOLD_S = 8.0, 20.0, 2 * MIN_S
+# Retail trade sizes: lognormal, scaled up in hot stretches (exp(SIZE_HEAT * attention)).
+TRADE_SIGMA, SIZE_HEAT = 1.1, 0.6
+# A launch's creator group sells into its first buyers in this share of rugs and slow deaths (fast dumps:
+# MARKET_FACTS' first hour crashes 49% of launches' prices by 90%, more than the 41% whose liquidity is pulled).
+EARLY_DUMP_P, EARLY_DUMP_MEAN_S, EARLY_DUMP_SHARE = 0.7, 10 * 60, (0.2, 0.7)
+# Share of rugs whose creator also dumps the rest of the allocation after the pull: a pull alone leaves the
+# price (MARKET_FACTS: 28.5% of launches crash 99% in price, 41% lose 99% of their liquidity).
+RUG_DUMP_P = 0.1
+# The creator group sells into pumps of the first two hours above 1.2-3x the launch price.
+SELL_INTO_PUMPS_S, PUMP_LIMIT = 2 * 3600, (1.2, 3.0)
+FINAL_PULL = (0.985, 0.999)  # the creator holds the LP tokens: a rug takes nearly all of the liquidity
+# Share of retail holders who sell for what they can get after a rug (the rest abandon the token): a pull alone
+# leaves the price standing, so fewer launches crash 99% in price than lose 99% of their liquidity.
+PANIC_SHARE = 0.25
+# Trading excited by a creator's public sale or withdrawal: +REACTION x the pool's intensity, fading over REACTION_S.
+REACTION, REACTION_S = 1.5, 15 * MIN_S
+# Sales by wallets that held the token before its pool existed, per retail entry, fading over ~1.5 hours.
+HOLDER_SELL_RATIO, HOLDER_MEMORY_MIN = 1.4, 90.0
+HOLDER_LIMIT = (0.1, 1.0)  # each holder's lowest price, as a multiple of the launch price
+# The price impact a retail buyer accepts: lognormal, median 15% (one in ten accepts over 40%).
+MAX_IMPACT_MEDIAN, MAX_IMPACT_SIGMA = 0.15, 0.8
+MAX_PIECES, PIECE_GAP_S = 10, 40  # a larger order is split into at most this many buys, ~40 s apart
+# Outside liquidity providers (no published rate; chosen so that LP churn is common, not rare): deposits per new
+# pool, per established pool-day, their size as a share of the quote reserve, how long they stay, and the share of
+# providers who withdraw within minutes of a creator's public sale or withdrawal.
+LP_DEPOSITS_NEW, LP_DEPOSITS_PER_DAY = 0.5, 8.0
+LP_SHARE_NEW, LP_SHARE_ESTABLISHED = (0.03, 0.25), (0.002, 0.02)
+LP_STAY_NEW_S, LP_STAY_ESTABLISHED_S = 8 * 3600, 86_400
+LP_FLIGHT_P = 0.7
 
 
 def _attention(rng: np.random.Generator, n: int, sd: float) -> np.ndarray:
@@ -53,32 +83,72 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
     params = CHAIN_PARAMS[pool.chain]
     n_min = max((t_close - t_open) // MIN_S, 1)
     shift = cfg.regime_shift
-    vol = shift.volatility_mult if shift is not None and pool.day >= shift.day else 1.0
+    shifted = shift is not None and pool.day >= shift.day
+    vol, hype = (shift.volatility_mult, shift.activity_mult) if shifted else (1.0, 1.0)
     age = np.arange(n_min, dtype=np.float64)
     minute_ts = t_open + age.astype(np.int64) * MIN_S
     if pool.established:
-        decay = np.ones(n_min)
+        decay, burst, settled = np.ones(n_min), np.zeros(n_min), np.ones(n_min)
     else:
-        decay = 0.25 + 0.75 * np.exp(-age / 180.0)
+        # A launch's first minutes are its busiest (MARKET_FACTS: a median of ~350 transactions to the first
+        # hour's peak), then interest settles to a quarter of the hours after launch.
+        burst = LAUNCH_BURST * np.exp(-age / LAUNCH_BURST_MIN)
+        settled = 0.25 + 0.75 * np.exp(-age / 180.0)
+        decay = settled + burst
         if pool.fate == "slow_death":
             decay *= np.exp(-age / 300.0)
         if pool.fate == "rug":  # nobody new buys a pool whose liquidity is gone
             decay = np.where(minute_ts >= pool.rug_ts, 0.0, decay)
+            settled = np.where(minute_ts >= pool.rug_ts, 0.0, settled)
     h = _attention(rng, n_min, ATTENTION_SD * vol)
-    lam = cfg.retail_entries_per_min * pool.activity * decay * np.exp(h - (ATTENTION_SD * vol) ** 2 / 2)
+    creator = Events.empty()
+    if not pool.established:
+        creator = _liquidity_and_dev(pool, pool_idx, t_open, t_close, rng, linked_insiders)
+        # A dump or a withdrawal is public the moment it lands: traders pile in after it, both ways.
+        loud = (creator.kind == SELL_BASE) | (creator.kind == REMOVE_LIQUIDITY)
+        decay = decay + settled * _reaction(creator.ts[loud], minute_ts)
+    # Deeper pools draw more trading: intensity grows with the square root of the pool's initial liquidity.
+    depth = np.sqrt(pool.quote0 / params["liquidity"]) if not pool.established else 1.0
+    lam = cfg.retail_entries_per_min * hype * pool.activity * depth * decay * np.exp(h - (ATTENTION_SD * vol) ** 2 / 2)
     counts = rng.poisson(lam)
     n = int(counts.sum())
     t_in = np.repeat(minute_ts, counts) + rng.integers(0, MIN_S, n)
-    size = rng.lognormal(np.log(params["trade"]), 1.3, n)
-    hold = rng.lognormal(np.log(15 * MIN_S), 1.2, n).astype(np.int64)
+    if pool.fate == "rug":  # not even in the minute of the rug
+        t_in = np.where(t_in < pool.rug_ts, t_in, pool.rug_ts - 1)
+    # Hot stretches bring bigger trades as well as more of them: volatility clusters, not only trade counts.
+    heat = np.repeat(np.exp(SIZE_HEAT * h - (SIZE_HEAT * ATTENTION_SD * vol) ** 2 / 2), counts)
+    size = rng.lognormal(np.log(params["trade"]), TRADE_SIGMA, n) * heat
+    # The launch burst is mostly flippers, out within minutes; later buyers hold longer.
+    flipper = rng.random(n) < np.repeat(burst / np.maximum(decay, 1e-12), counts)
+    hold = np.where(flipper, rng.lognormal(np.log(FLIPPER_HOLD_S), 1.0, n),
+                    rng.lognormal(np.log(15 * MIN_S), 1.2, n)).astype(np.int64)
     t_out = t_in + hold
     if pool.fate == "rug":
         holding = (t_in < pool.rug_ts) & (t_out > pool.rug_ts)
-        panic = holding & (rng.random(n) < 0.5)
-        t_out = np.where(panic, pool.rug_ts + rng.integers(30, 600, n), t_out)
+        panic = holding & (rng.random(n) < PANIC_SHARE)
+        t_out = np.where(panic, pool.rug_ts + rng.integers(30, 600, n), np.where(holding, -1, t_out))
     t_out = np.where(t_out < pool.close_ts, t_out, -1)  # still holding when the pool is last seen
     wallet = rng.choice(retail, size=n, p=retail_p)
-    parts = [positions(ids, np.full(n, pool_idx), wallet, t_in, t_out, size)]
+    # Buyers cap their own price impact (a trading UI shows it before the swap): no single retail buy doubles a pool.
+    impact = rng.lognormal(np.log(MAX_IMPACT_MEDIAN), MAX_IMPACT_SIGMA, n)
+    # A buy over that limit at the pool's launch depth goes in as several buys, tens of seconds apart.
+    pieces = np.clip(np.ceil(size / (float(pool.quote0) * (np.sqrt(1 + impact) - 1))), 1, MAX_PIECES).astype(np.int64)
+    src = np.repeat(np.arange(n), pieces)
+    gaps = rng.exponential(PIECE_GAP_S, len(src)).astype(np.int64)
+    first = np.cumsum(pieces) - pieces
+    gaps[first] = 0
+    run = np.cumsum(gaps)
+    offset = run - np.repeat(run[first], pieces)
+    t_in_p, t_out_p = t_in[src] + offset, np.where(t_out[src] >= 0, t_out[src] + offset, -1)
+    ok = np.ones(len(src), bool)
+    if pool.fate == "rug":
+        ok = t_in_p < pool.rug_ts
+        t_out_p = np.where((t_out[src] >= 0) & (t_out[src] < pool.rug_ts) & (t_out_p >= pool.rug_ts), -1, t_out_p)
+    t_out_p = np.where(t_out_p < pool.close_ts, t_out_p, -1)
+    parts = [positions(ids, np.full(int(ok.sum()), pool_idx), wallet[src][ok], t_in_p[ok], t_out_p[ok],
+                       (size[src] / pieces[src])[ok], max_impact=impact[src][ok])]
+    if not pool.established:
+        parts.append(_early_holders(pool, pool_idx, minute_ts, lam, h, age, rng, retail, retail_p))
 
     q0 = float(pool.quote0)
     if pool.fate == "moon":
@@ -98,9 +168,10 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
         parts.append(positions(ids, np.full(k, pool_idx), rng.choice(retail, k, p=retail_p), t_b,
                                np.full(k, -1), rng.exponential(params["trade"], k)))
 
-    if not pool.established:
-        parts.append(_liquidity_and_dev(pool, pool_idx, t_open, t_close, rng, linked_insiders))
-    elif cex_target is not None:
+    parts.append(creator)
+    loud_ts = creator.ts[(creator.kind == SELL_BASE) | (creator.kind == REMOVE_LIQUIDITY)]
+    parts.append(_liquidity_providers(pool, pool_idx, t_open, t_close, rng, retail, retail_p, loud_ts, ids))
+    if pool.established and cex_target is not None:
         t_arb = t_open + np.cumsum(rng.integers(60, 300, n_min // 2))
         t_arb = t_arb[t_arb < t_close]
         minute = np.clip((t_arb - t_open) // MIN_S, 0, len(cex_target) - 1)
@@ -109,31 +180,103 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
     return Events.concat(parts)
 
 
+def _liquidity_providers(pool, pool_idx, t_open, t_close, rng, retail, retail_p, loud_ts, ids) -> Events:
+    """Deposits by wallets other than the creator and their withdrawals: after a stay, or soon after the
+    creator's first public sale or withdrawal that follows the deposit (seen on chain as it lands)."""
+    if pool.established:
+        n, share, stay = rng.poisson(LP_DEPOSITS_PER_DAY), LP_SHARE_ESTABLISHED, LP_STAY_ESTABLISHED_S
+        t_add = rng.integers(t_open, max(t_close, t_open + 1), n)
+    else:
+        n, share, stay = rng.poisson(LP_DEPOSITS_NEW), LP_SHARE_NEW, LP_STAY_NEW_S
+        t_add = t_open + rng.lognormal(np.log(2 * 3600), 1.0, n).astype(np.int64)
+    t_out = t_add + rng.lognormal(np.log(stay), 1.0, n).astype(np.int64)
+    flee = rng.random(n) < LP_FLIGHT_P
+    delay = rng.integers(10, 600, n)
+    for i in range(n):
+        after = loud_ts[loud_ts > t_add[i]]
+        if flee[i] and len(after):
+            t_out[i] = min(t_out[i], after.min() + delay[i])
+    wallet = rng.choice(retail, n, p=retail_p)
+    size = rng.uniform(*share, n)
+    ok = (t_add < t_close) & ((pool.rug_ts < 0) | (t_add < pool.rug_ts))  # nobody deposits into a pulled pool
+    t_out = np.where(t_out < t_close, t_out, -1)
+    return liquidity_positions(ids, np.full(int(ok.sum()), pool_idx), wallet[ok], t_add[ok], t_out[ok], size[ok])
+
+
+def _reaction(event_ts: np.ndarray, minute_ts: np.ndarray) -> np.ndarray:
+    """Extra trading intensity, per minute, excited by public events and fading after each."""
+    out = np.zeros(len(minute_ts))
+    for t in event_ts:
+        after = minute_ts > t
+        out[after] += REACTION * np.exp(-(minute_ts[after] - t) / REACTION_S)
+    return out
+
+
+def _early_holders(pool, pool_idx, minute_ts, lam, h, age, rng, retail, retail_p) -> Events:
+    """Wallets that hold the token from before the pool (a launchpad's bonding curve, an airdrop) sell it into
+    the launch's buyers as they come, most in the first hours: a launch's early buying is met by more selling."""
+    counts = rng.poisson(HOLDER_SELL_RATIO * lam * np.exp(-age / HOLDER_MEMORY_MIN))
+    n = int(counts.sum())
+    ts = np.repeat(minute_ts, counts) + rng.integers(0, MIN_S, n)
+    heat = np.repeat(np.exp(SIZE_HEAT * h), counts)
+    value = rng.lognormal(np.log(CHAIN_PARAMS[pool.chain]["trade"]), TRADE_SIGMA, n) * heat
+    # Holders sell at most half of what the pool was not seeded with, valued at the launch price.
+    launch_price = pool.quote0 / (TOKEN_SUPPLY * pool.pool_share)
+    value = value[np.cumsum(value) <= 0.5 * pool.quote0 * (1 - pool.pool_share) / pool.pool_share]
+    # Each sells only above its own price (what it paid, or what it will take): holders take profit into buyers,
+    # they do not chase a collapsing pool down.
+    raw_price = launch_price * 10.0 ** (CHAIN_PARAMS[pool.chain]["quote_decimals"] - CHAIN_PARAMS[pool.chain]["base_decimals"])
+    limit = raw_price * rng.uniform(*HOLDER_LIMIT, len(value))
+    return actions(SELL_VALUE, np.full(len(value), pool_idx), rng.choice(retail, len(value), p=retail_p),
+                   ts[: len(value)], value, limit)
+
+
 def _liquidity_and_dev(pool, pool_idx, t_open, t_close, rng, linked) -> Events:
-    """Liquidity withdrawals and dev-allocation sales: the rug itself, its precursors, and false alarms."""
+    """What the creator's group does with its allocation and the liquidity: sales into the first buyers, the
+    rug with its precursors, the slow bleed, and false alarms."""
     dev_alloc = TOKEN_SUPPLY * (1 - pool.pool_share)
     creator = pool.creator
-    helper = int(rng.choice(linked)) if len(linked) else creator
+    group = np.r_[creator, linked] if len(linked) else np.array([creator])
     parts = []
+    sold = 0.0
+    rug = int(pool.rug_ts)
+    # Into any pump of the first hours the group sells down toward its own price, a few times a minute.
+    t = np.arange(t_open + 20, t_open + int(SELL_INTO_PUMPS_S), 20)
     if pool.fate == "rug":
-        rug = int(pool.rug_ts)
+        t = t[t < pool.rug_ts]
+    raw_price = (pool.quote0 / (TOKEN_SUPPLY * pool.pool_share)
+                 * 10.0 ** (CHAIN_PARAMS[pool.chain]["quote_decimals"] - CHAIN_PARAMS[pool.chain]["base_decimals"]))
+    parts.append(actions(SELL_DOWN_TO, np.full(len(t), pool_idx), rng.choice(group, len(t)), t,
+                         rng.uniform(0.3, 0.8, len(t)), np.full(len(t), raw_price * rng.uniform(*PUMP_LIMIT))))
+    if pool.fate in ("rug", "slow_death") and rng.random() < EARLY_DUMP_P:
+        # The group sells part of its allocation into the launch's first buyers, in a few quick chunks.
+        sold = rng.uniform(*EARLY_DUMP_SHARE)
+        k = int(rng.integers(3, 11))
+        t = t_open + 5 + rng.exponential(EARLY_DUMP_MEAN_S, k).astype(np.int64)
+        if pool.fate == "rug":
+            t = np.minimum(t, rug - 1)
+        parts.append(actions(SELL_BASE, np.full(k, pool_idx), rng.choice(group, k), t,
+                             dev_alloc * sold * rng.dirichlet(np.ones(k))))
+    if pool.fate == "rug":
+        before = rug - t_open
         if rng.random() < 0.6:  # a small withdrawal before the rug: a precursor, not a certainty
-            parts.append(actions(REMOVE_LIQUIDITY, pool_idx, creator, rug - rng.integers(20, 120) * MIN_S,
+            parts.append(actions(REMOVE_LIQUIDITY, pool_idx, creator,
+                                 rug - int(min(rng.integers(20, 120) * MIN_S, before * rng.uniform(0.2, 0.8))),
                                  rng.uniform(0.05, 0.15)))
-        presold = 0.0
-        if rng.random() < 0.5:  # insiders start selling first
-            presold = rng.uniform(0.1, 0.3)
-            parts.append(actions(SELL_BASE, pool_idx, helper, rug - rng.integers(10, 90) * MIN_S,
-                                 dev_alloc * presold))
+        if sold == 0.0 and rng.random() < 0.5:  # insiders start selling first
+            sold = rng.uniform(0.1, 0.3)
+            parts.append(actions(SELL_BASE, pool_idx, rng.choice(group),
+                                 rug - int(min(rng.integers(10, 90) * MIN_S, before * rng.uniform(0.1, 0.9))),
+                                 dev_alloc * sold))
         if pool.soft_rug:  # Solidus: creators often withdraw gradually
             k = int(rng.integers(3, 7))
-            t = rug - np.sort(rng.integers(0, 150, k))[::-1] * MIN_S
+            t = rug - np.sort(rng.uniform(0, min(150 * MIN_S, 0.9 * before), k))[::-1].astype(np.int64)
             parts.append(actions(REMOVE_LIQUIDITY, np.full(k, pool_idx), creator, t, rng.uniform(0.1, 0.25, k)))
-            parts.append(actions(REMOVE_LIQUIDITY, pool_idx, creator, rug + 1, rng.uniform(0.9, 0.99)))
+            parts.append(actions(REMOVE_LIQUIDITY, pool_idx, creator, rug + 1, rng.uniform(*FINAL_PULL)))
         else:
-            parts.append(actions(REMOVE_LIQUIDITY, pool_idx, creator, rug, rng.uniform(0.9, 0.99)))
-        parts.append(actions(SELL_BASE, pool_idx, creator, rug + rng.integers(2, 120),
-                             dev_alloc * (1 - presold)))
+            parts.append(actions(REMOVE_LIQUIDITY, pool_idx, creator, rug, rng.uniform(*FINAL_PULL)))
+        if rng.random() < RUG_DUMP_P:  # what is left of the allocation, into what is left of the pool
+            parts.append(actions(SELL_BASE, pool_idx, creator, rug + rng.integers(2, 120), dev_alloc * (1 - sold)))
     else:
         if rng.random() < 0.15:  # false alarm: a withdrawal in a pool that is not rugging
             parts.append(actions(REMOVE_LIQUIDITY, pool_idx, creator, rng.integers(t_open, t_close),
@@ -141,14 +284,17 @@ def _liquidity_and_dev(pool, pool_idx, t_open, t_close, rng, linked) -> Events:
         if rng.random() < 0.10:
             parts.append(actions(SELL_BASE, pool_idx, creator, rng.integers(t_open, t_close),
                                  dev_alloc * rng.uniform(0.05, 0.1)))
-        if pool.fate == "slow_death":  # the soft rug: the team bleeds its allocation into the pool
-            mid = t_open + (t_close - t_open) // 2
+        if pool.fate == "slow_death":  # the soft rug: the team bleeds the rest of its allocation into the pool
+            hour = 3600
             if rng.random() < 0.7:
-                parts.append(actions(REMOVE_LIQUIDITY, pool_idx, creator, rng.integers(t_open, mid),
+                parts.append(actions(REMOVE_LIQUIDITY, pool_idx, creator, rng.integers(t_open + hour, t_open + 6 * hour),
                                      rng.uniform(0.3, 0.6)))
+            # in a few sessions, each a handful of sales minutes apart
+            sessions = rng.integers(t_open + hour, t_open + 12 * hour, int(rng.integers(2, 5)))
             k = int(rng.integers(5, 16))
-            parts.append(actions(SELL_BASE, np.full(k, pool_idx), creator, rng.integers(mid, t_close, k),
-                                 dev_alloc * rng.dirichlet(np.ones(k)) * rng.uniform(0.7, 1.0)))
+            t = rng.choice(sessions, k) + rng.exponential(3 * MIN_S, k).astype(np.int64)
+            parts.append(actions(SELL_BASE, np.full(k, pool_idx), creator, t,
+                                 dev_alloc * (1 - sold) * rng.dirichlet(np.ones(k)) * rng.uniform(0.7, 1.0)))
     ev = Events.concat(parts)
     keep = (ev.ts >= t_open) & (ev.ts < t_close)
     return ev.take(np.flatnonzero(keep))

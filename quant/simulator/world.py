@@ -11,11 +11,22 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from quant.market.amm import RAYDIUM_V4, UNISWAP_V2
+from quant.market.tracking import LIQUIDITY_FLOOR, tracked_until
 from quant.simulator import agents, entities, flows
 from quant.simulator.addresses import evm_tx_hashes, solana_signatures
 from quant.simulator.cex import build_cex_prices
 from quant.simulator.config import WorldConfig
-from quant.simulator.engine import BUY, PPM, REMOVE_LIQUIDITY, SELL_BASE, Executed, execute
+from quant.simulator.engine import (
+    ADD_LIQUIDITY,
+    BUY,
+    PPM,
+    REMOVE_LIQUIDITY,
+    SELL_BASE,
+    SELL_VALUE,
+    WITHDRAW,
+    Executed,
+    execute,
+)
 from quant.simulator.entities import CHAIN_PARAMS, CHAINS, DAY_S
 from quant.simulator.events import Events, PositionIds
 from quant.simulator.funding import build_transfers
@@ -87,7 +98,7 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
     # (`_run` concatenates its batches into a new array, so `planned` stays whole for the second).
     price_at = _price_lookup(_run([planned], pools, base0, quote0, ids, end_ts), pools, t0)
     chasers = agents.plan_martingale(cfg, market, wallets, ids, price_at)
-    makers = agents.plan_market_makers(cfg, market, wallets, ids, price_at)
+    makers = agents.plan_market_makers(cfg, market, wallets, ids, price_at, _exchange_price(pools, usd, t0))
     del price_at  # frees the pre-pass
     # Hand the event batches over (not a copy) so each is freed once merged: memory is the limit here.
     batches = [planned, chasers, makers]
@@ -95,16 +106,15 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
     ev, ex = _run(batches, pools, base0, quote0, ids, end_ts, keep_raw)
 
     swaps = _swaps_table(cfg, ev, ex, pools, wallets)
+    pools["close_ts"] = _tracked_until(cfg, ev, ex, pools)
     snapshots = _snapshots(cfg, ev, ex, pools, base0, quote0, t0, end_ts)
     traded = ex["side"] >= 0
     first = np.full(len(wallets), np.iinfo(np.int64).max)
     np.minimum.at(first, ev.wallet[traded], ev.ts[traded])
     first_seen = np.where(first == np.iinfo(np.int64).max, 0, first)
-    liq = ev.kind == REMOVE_LIQUIDITY
-    liquidity = pd.DataFrame({"ts": _to_time(ev.ts[liq]), "pool_id": pools.pool_id.to_numpy()[ev.pool[liq]],
-                              "fraction_removed": ev.amount[liq]})
+    liquidity = _liquidity_table(ev, ex, pools, wallets, base0, quote0, t0)
     raw = {"events": ev, "executed": ex, "base0": base0, "quote0": quote0} if keep_raw else {}
-    del ev, ex, traded, liq
+    del ev, ex, traded
     transfers = build_transfers(cfg, wallets, first_seen, t0, end_ts)
     addr = wallets.address.to_numpy()
     transfers_table = pd.DataFrame({
@@ -122,6 +132,52 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
     )
     truth.pools["creator"] = np.where(pools.creator >= 0, addr[np.maximum(pools.creator, 0)], None)
     return World(cfg, snapshots, swaps, transfers_table, cex, liquidity, truth, raw)
+
+
+def _tracked_until(cfg: WorldConfig, ev: Events, ex: dict, pools: pd.DataFrame) -> np.ndarray:
+    """When a tracker stops watching each pool, from the public events alone (`quant.market.tracking`);
+    established pools are watched throughout."""
+    public = np.flatnonzero((ex["side"] >= 0) | np.isin(ev.kind, LIQUIDITY_KINDS))
+    floor = pools.chain.map(LIQUIDITY_FLOOR).to_numpy()
+    end = tracked_until(pools.open_ts.to_numpy(), floor, ev.pool[public].astype(np.int64), ev.ts[public],
+                        ex["side"][public] >= 0, ex["quote_after"][public], cfg.max_pool_life_h * 3600)
+    return np.where(pools.established, pools.close_ts.to_numpy(), end)
+
+
+LIQUIDITY_KINDS = (REMOVE_LIQUIDITY, ADD_LIQUIDITY, WITHDRAW)
+
+
+def _liquidity_table(ev: Events, ex: dict, pools: pd.DataFrame, wallets: pd.DataFrame, base0: dict, quote0: dict,
+                     t0: int) -> pd.DataFrame:
+    """Every change of a pool's liquidity as a chain shows it: who, which way, the amounts, the reserves after,
+    and the share of the pool's LP supply it minted or burnt; a new pool's creation first."""
+    liq = np.flatnonzero(np.isin(ev.kind, LIQUIDITY_KINDS))
+    new = np.flatnonzero(~pools.established.to_numpy() & (pools.open_ts.to_numpy() >= t0))
+    bd, qd = pools.base_decimals.to_numpy(), pools.quote_decimals.to_numpy()
+    b_init, q_init = np.zeros(len(pools)), np.zeros(len(pools))
+    for c in CHAINS:
+        m = (pools.chain == c).to_numpy()
+        b_init[m] = base0[c][m].astype(np.float64) / 10.0 ** bd[m]
+        q_init[m] = quote0[c][m].astype(np.float64) / 10.0 ** qd[m]
+    adds = ev.kind[liq] == ADD_LIQUIDITY
+    base_change = ex["base_after"][liq] - ex["base_before"][liq]
+    quote_change = ex["quote_after"][liq] - ex["quote_before"][liq]
+    addr = wallets.address.to_numpy()
+    creator = np.where(pools.creator.to_numpy() >= 0, addr[np.maximum(pools.creator.to_numpy(), 0)], None)
+    table = pd.DataFrame({
+        "ts": _to_time(np.r_[pools.open_ts.to_numpy()[new], ev.ts[liq]]),
+        "pool_id": pools.pool_id.to_numpy()[np.r_[new, ev.pool[liq]]],
+        "wallet": np.r_[creator[new], addr[ev.wallet[liq]]],
+        "action": np.r_[np.full(len(new), "create", dtype=object), np.where(adds, "add", "remove")],
+        "base_amount": np.r_[b_init[new], np.abs(base_change)],
+        "quote_amount": np.r_[q_init[new], np.abs(quote_change)],
+        "base_reserve_after": np.r_[b_init[new], ex["base_after"][liq]],
+        "quote_reserve_after": np.r_[q_init[new], ex["quote_after"][liq]],
+        # Share of the pool removed (of each reserve, as burnt LP / supply); 0 for deposits.
+        "fraction_removed": np.r_[np.zeros(len(new)), np.where(adds, 0.0, -quote_change / np.maximum(
+            ex["quote_before"][liq], 1e-300))],
+    })
+    return table.sort_values(["ts", "pool_id"], kind="stable").reset_index(drop=True)
 
 
 def _initial_reserves(pools: pd.DataFrame, usd: dict[str, np.ndarray]) -> tuple[dict, dict]:
@@ -169,6 +225,9 @@ def _run(batches: list[Events], pools: pd.DataFrame, base0: dict, quote0: dict, 
                                       "base_after", "quote_after")}
     cols["side"] = np.full(n, -1, np.int8)
     qd_pool, bd_pool = pools.quote_decimals.to_numpy(), pools.base_decimals.to_numpy()
+    # A new token's whole supply (established pools take no SELL_VALUE orders).
+    supply = {c: _raw(np.full(len(pools), float(entities.TOKEN_SUPPLY)), CHAIN_PARAMS[c]["base_decimals"], c)
+              for c in CHAINS}
     pool_start = np.searchsorted(ev.pool, np.arange(len(pools) + 1))
     limit = n + 1 if keep_raw else CHUNK_EVENTS
     chunks, lo = [], 0
@@ -184,7 +243,7 @@ def _run(batches: list[Events], pools: pd.DataFrame, base0: dict, quote0: dict, 
             local = np.full(e - s, -1, np.int64)
             local[idx - s] = np.arange(len(idx))
             ref = np.where(ref_row[idx] >= 0, local[np.maximum(ref_row[idx] - s, 0)], -1)
-            out = _execute_chain(ev.take(idx), ref, c, base0[c], quote0[c])
+            out = _execute_chain(ev.take(idx), ref, c, base0[c], quote0[c], supply[c])
             qd, bd = qd_pool[ev.pool[idx]], bd_pool[ev.pool[idx]]
             in_dec = np.where(out.side == 0, qd, bd)
             out_dec = np.where(out.side == 0, bd, qd)
@@ -201,16 +260,18 @@ def _run(batches: list[Events], pools: pd.DataFrame, base0: dict, quote0: dict, 
     return ev, cols
 
 
-def _execute_chain(sub: Events, ref: np.ndarray, chain: str, base0: np.ndarray, quote0: np.ndarray) -> Executed:
+def _execute_chain(sub: Events, ref: np.ndarray, chain: str, base0: np.ndarray, quote0: np.ndarray,
+                   supply: np.ndarray) -> Executed:
     """Raw integer quantities for one chain's events, then the exact AMM."""
     p = CHAIN_PARAMS[chain]
     qty = np.round(sub.amount * PPM).astype(np.int64)  # fractions, in ppm
     if chain != "solana":
         qty = qty.astype(object)
-    buy, dump = sub.kind == BUY, sub.kind == SELL_BASE
+    buy, dump = (sub.kind == BUY) | (sub.kind == SELL_VALUE), sub.kind == SELL_BASE
     qty[buy] = _raw(sub.amount[buy], p["quote_decimals"], chain)
     qty[dump] = _raw(sub.amount[dump], p["base_decimals"], chain)
-    return execute(sub.pool, sub.kind, qty, ref, sub.target, base0, quote0, VENUES[chain])
+    return execute(sub.pool, sub.kind, qty, ref, sub.target, base0, quote0, VENUES[chain], supply,
+                   p["base_decimals"])
 
 
 def _asof(ev: Events, pool: np.ndarray, ts: np.ndarray, t0: int) -> np.ndarray:
@@ -232,6 +293,20 @@ def _price_lookup(run: tuple[Events, dict], pools: pd.DataFrame, t0: int):
         return np.where(j >= 0, after[np.maximum(j, 0)], p0[pool])
 
     return price_at
+
+
+def _exchange_price(pools: pd.DataFrame, usd: dict[str, np.ndarray], t0: int):
+    """The centralised exchange's price of each established pool's token in its quote, as of each minute."""
+    est = np.flatnonzero(pools.established.to_numpy())
+    row = np.full(len(pools), -1, np.int64)
+    row[est] = np.arange(len(est))
+    table = np.array([usd[pools.symbol.iat[i]] / usd[QUOTE_SYMBOL[pools.chain.iat[i]]] for i in est])
+
+    def fair_at(pool: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        minute = np.clip((ts - t0) // 60, 0, table.shape[1] - 1)
+        return table[row[pool], minute]
+
+    return fair_at
 
 
 def _to_time(ts: np.ndarray) -> np.ndarray:

@@ -40,22 +40,28 @@ def _swap(ts_s, side, a_in, a_out, base, quote, pool="P"):
                 reserve_base_before=base, reserve_quote_before=quote)
 
 
-def test_pool_path_rebuilds_reserves_through_swaps_and_removals():
+def _liquidity(ts_s, action, base_after, quote_after, pool="P"):
+    return dict(pool_id=pool, ts=T0 + pd.Timedelta(seconds=ts_s), action=action, base_reserve_after=base_after,
+                quote_reserve_after=quote_after)
+
+
+def test_pool_path_rebuilds_reserves_through_swaps_and_liquidity_events():
     swaps = pd.DataFrame([
         _swap(0, "buy", 1.0, 90.0, 1000.0, 10.0),      # -> base 910, quote 11
         _swap(120, "sell", 45.5, 0.5, 455.0, 5.5),     # after half the liquidity left at 60 s -> 500.5, 5.0
+        _swap(200, "buy", 2.0, 50.0, 1001.0, 10.0),    # after a deposit doubled it at 150 s -> 951, 12
     ])
-    liquidity = pd.DataFrame({"pool_id": ["P", "P"], "ts": [T0 + pd.Timedelta(seconds=60), T0 - pd.Timedelta(seconds=5)],
-                              "fraction_removed": [0.5, 0.3]})
-    p = pool_paths(swaps, liquidity)  # the removal before the first swap has no path to act on
-    assert p.base_after.tolist() == pytest.approx([910.0, 455.0, 500.5])
-    assert p.quote_after.tolist() == pytest.approx([11.0, 5.5, 5.0])
-    assert p.price.tolist() == pytest.approx([11 / 910, 5.5 / 455, 5.0 / 500.5])
+    liquidity = pd.DataFrame([_liquidity(-5, "create", 1000.0, 10.0), _liquidity(-1, "remove", 700.0, 7.0),
+                              _liquidity(60, "remove", 455.0, 5.5), _liquidity(150, "add", 1001.0, 10.0)])
+    p = pool_paths(swaps, liquidity)  # the creation and a removal before the first swap start no path
+    assert p.base_after.tolist() == pytest.approx([910.0, 455.0, 500.5, 1001.0, 951.0])
+    assert p.quote_after.tolist() == pytest.approx([11.0, 5.5, 5.0, 10.0, 12.0])
+    assert p.price.tolist() == pytest.approx([11 / 910, 5.5 / 455, 5.0 / 500.5, 10 / 1001, 12 / 951])
 
 
 def test_first_hour_flags_a_rug_and_ignores_what_follows_the_hour():
     rug = [_swap(0, "buy", 10.0, 100.0, 1000.0, 10.0, "R")]  # -> 900, 20
-    liq = pd.DataFrame({"pool_id": ["R"], "ts": [T0 + pd.Timedelta(seconds=600)], "fraction_removed": [0.995]})
+    liq = pd.DataFrame([_liquidity(-1, "create", 1000.0, 10.0, "R"), _liquidity(600, "remove", 4.5, 0.1, "R")])
     # The creator then dumps into what is left: price falls by far more than 99%, TVL too; then silence.
     rug.append(_swap(700, "sell", 9000.0, 0.0999, 4.5, 0.1, "R"))
     calm = [_swap(60 * m, "buy" if m % 2 else "sell", 0.1, 0.1, 1000.0, 10.0, "C") for m in range(0, 61, 4)]

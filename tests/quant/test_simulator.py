@@ -9,10 +9,22 @@ from scipy.stats import kurtosis
 
 from quant.market import amm
 from quant.market.addresses import is_evm_address, is_solana_address
-from quant.simulator import RegimeShift, simulate, small_world
-from quant.simulator.engine import BUY, SELL_REF
+from quant.market.tracking import IDLE_STOP_S, LIQUIDITY_FLOOR, tracked_until
+from quant.simulator import RegimeShift, agents, entities, funding, simulate, small_world
+from quant.simulator.engine import (
+    ADD_LIQUIDITY,
+    BUY,
+    REMOVE_LIQUIDITY,
+    SELL_DOWN_TO,
+    SELL_REF,
+    SELL_VALUE,
+    WITHDRAW,
+    execute,
+)
 from quant.simulator.entities import build_pools, build_wallets
+from quant.simulator.events import PositionIds
 from quant.simulator.market import SimulatedMarket
+from quant.simulator.world import _exchange_price
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +93,65 @@ def test_every_fill_is_the_exact_amm_output(small_world_sim):
         assert ev.pool[idx].size == len(out.side)
 
 
+def test_every_liquidity_event_is_the_exact_mint_and_burn(small_world_sim):
+    """Replays each pool's LP books (creation, outside deposits and withdrawals, the creator's removals) with the
+    venue's integer math and finds every reserve and LP amount the engine wrote."""
+    w = small_world_sim
+    ev = w.raw["events"]
+    seen = {ADD_LIQUIDITY: 0, WITHDRAW: 0, REMOVE_LIQUIDITY: 0}
+    for chain, venue, decimals in (("solana", amm.RAYDIUM_V4, 6), ("evm", amm.UNISWAP_V2, 18)):
+        idx, out = w.raw["executed"]["raw"][chain]
+        minted = {}
+        books = {}
+        for j in np.flatnonzero(np.isin(ev.kind[idx], list(seen))):
+            i, kind, pool = idx[j], int(ev.kind[idx[j]]), int(ev.pool[idx[j]])
+            if pool not in books:
+                books[pool] = list(amm.initial_liquidity(venue, int(w.raw["base0"][chain][pool]),
+                                                         int(w.raw["quote0"][chain][pool]), decimals))
+            supply, creator = books[pool]
+            b, q = int(out.base_before[j]), int(out.quote_before[j])
+            ppm = round(ev.amount[i] * 1_000_000)
+            if kind == ADD_LIQUIDITY:
+                quote_in = q * ppm // 1_000_000
+                base_in, lp = amm.deposit(venue, quote_in, b, q, supply)
+                after, books[pool][0] = (b + base_in, q + quote_in), supply + lp
+                minted[int(ev.pos_id[i])] = lp
+            else:
+                lp = (creator if kind == REMOVE_LIQUIDITY else minted[int(ev.ref[i])]) * ppm // 1_000_000
+                base_out, quote_out = amm.withdraw(lp, b, q, supply)
+                after, books[pool][0] = (b - base_out, q - quote_out), supply - lp
+                if kind == REMOVE_LIQUIDITY:
+                    books[pool][1] = creator - lp
+            assert (int(out.base_after[j]), int(out.quote_after[j]), int(out.lp[j])) == (*after, lp)
+            seen[kind] += 1
+    assert min(seen.values()) >= 10, seen
+    table = w.liquidity_events
+    creators = set(w.truth.pools.creator.dropna())
+    assert {"create", "add", "remove"} <= set(table.action)
+    outside = table[(table.action == "add")]
+    assert not outside.wallet.isin(creators).all()  # deposits by wallets other than the creator
+
+
+def test_sell_value_and_sell_down_to_by_hand():
+    pool, ref = np.zeros(1, np.int64), np.full(1, -1)
+    b0, q0 = np.array([1_000_000]), np.array([1_000])  # price 0.001 quote per base
+
+    def one(kind, qty, target, supply=None, base=b0, quote=q0):
+        return execute(pool, np.array([kind], np.int8), np.array([qty]), ref, np.array([target], float),
+                       base, quote, amm.RAYDIUM_V4, supply)
+
+    # 100 quote's worth at the pool's price is 100,000 base, filled by the exact AMM
+    out = one(SELL_VALUE, 100, 0.0005)
+    assert (out.side[0], out.amount_in[0]) == (1, 100_000)
+    assert out.amount_out[0] == amm.raydium_v4_amount_out(100_000, 1_000_000, 1_000)
+    assert one(SELL_VALUE, 100, 0.002).side[0] == -1  # the price is under the seller's limit
+    assert one(SELL_VALUE, 100, 0.0005, supply=np.array([1_050_000])).amount_in[0] == 50_000  # supply bounds it
+    # a seller at price 1 halves the way down from 4: sells 0.5 * (sqrt(1e6 * 4e6 / 1) - 1e6) = 500,000 base
+    down = one(SELL_DOWN_TO, 500_000, 1.0, base=np.array([1_000_000]), quote=np.array([4_000_000]))
+    assert (down.side[0], down.amount_in[0]) == (1, 500_000)
+    assert one(SELL_DOWN_TO, 500_000, 8.0, base=np.array([1_000_000]), quote=np.array([4_000_000])).side[0] == -1
+
+
 def test_addresses_and_ids_look_like_each_chain(small_world_sim):
     w = small_world_sim
     wallets = w.truth.wallets
@@ -97,14 +168,49 @@ def test_market_tables_carry_no_truth(small_world_sim):
         assert hidden.isdisjoint(getattr(small_world_sim, table).columns), table
 
 
+def test_tracking_stops_by_a_rule_on_public_data(small_world_sim):
+    """Every new pool's last snapshot, recomputed from the swaps and liquidity events alone: tracking ends when
+    nobody has traded for a while, once the quote liquidity has stayed under a floor, or at an age limit, never
+    at a moment its hidden fate chose."""
+    w = small_world_sim
+    cfg, t0 = w.config, entities.start_ts(w.config)
+    snaps = w.pool_snapshots[w.pool_snapshots.pool_open_time >= pd.Timestamp(cfg.start)]
+    first = snaps.groupby("pool_id").agg(open=("pool_open_time", "first"), chain=("chain", "first"),
+                                         last=("ts", "max"))
+    index = pd.Series(np.arange(len(first)), index=first.index)
+    seconds = lambda ts: ts.to_numpy().astype("datetime64[s]").astype(np.int64)  # noqa: E731
+    sw = w.swaps[w.swaps.pool_id.isin(first.index)]
+    lq = w.liquidity_events[w.liquidity_events.pool_id.isin(first.index) & (w.liquidity_events.action != "create")]
+    buy = (sw.side == "buy").to_numpy()
+    quote_after = np.r_[sw.reserve_quote_before + np.where(buy, sw.amount_in, -sw.amount_out), lq.quote_reserve_after]
+    end = tracked_until(seconds(first.open), first.chain.map(LIQUIDITY_FLOOR).to_numpy(),
+                        index[np.r_[sw.pool_id, lq.pool_id]].to_numpy(), np.r_[seconds(sw.ts), seconds(lq.ts)],
+                        np.r_[np.ones(len(sw), bool), np.zeros(len(lq), bool)], quote_after,
+                        cfg.max_pool_life_h * 3600)
+    stop = np.minimum(end, t0 + cfg.days * entities.DAY_S)
+    opened = -(-seconds(first.open) // cfg.cadence_s) * cfg.cadence_s
+    expected = opened + ((stop - opened - 1) // cfg.cadence_s) * cfg.cadence_s
+    np.testing.assert_array_equal(seconds(first["last"]), expected)
+    # Each rule stops some pools inside the window.
+    last_trade = sw.groupby("pool_id").ts.max().reindex(first.index)
+    idle = seconds(last_trade) + IDLE_STOP_S == end
+    assert idle.sum() >= 5 and (~idle & (end < stop.max())).sum() >= 5
+
+
 def test_fates_play_out(small_world_sim):
     s = small_world_sim.pool_snapshots.merge(small_world_sim.truth.pools[["pool_id", "fate"]], on="pool_id")
     g = s.groupby("pool_id")
     summary = pd.DataFrame({"fate": g.fate.first(), "end": g.price.last() / g.price.first(),
-                            "peak": g.price.max() / g.price.first()})
+                            "peak": g.price.max() / g.price.first(),
+                            "liquidity_left": g.quote_reserve.last() / g.quote_reserve.max()})
     rugs = summary[summary.fate == "rug"]
-    assert (rugs.end < 0.1).mean() >= 0.85  # rugs end near -99%
-    assert (summary[summary.fate == "moon"].peak >= 4).all()
+    assert (rugs.liquidity_left < 0.05).mean() >= 0.9  # a rug takes the liquidity
+    # Most rugs also crash the price (a dump first, or a pull that leaves dust), but a pull alone leaves the price
+    # where it was: in MARKET_FACTS 41% of launches lose their liquidity and 49% crash, not the same pools.
+    assert (rugs.end < 0.1).mean() >= 0.6
+    # A moon's rise is the realised path of its buyers against the sellers into it, not a planned curve.
+    moons = summary[summary.fate == "moon"].peak
+    assert moons.median() >= 4 and (moons >= 2).all()
     assert summary[summary.fate == "slow_death"].end.median() < 1.0
 
 
@@ -137,17 +243,61 @@ def test_martingale_wallets_chase_losses(positions):
     assert chasers > 0.6 and chasers > 1.6 * chase_rate(positions[positions.archetype == "generalist"])
 
 
-def test_market_makers_hold_briefly_win_half_and_earn_little(positions):
+def test_market_makers_buy_below_the_exchange_and_hold_minutes(positions, small_world_sim):
     mm = positions[(positions.archetype == "market_maker")].dropna(subset=["t_out"])
+    assert len(mm) > 500 and ((mm.t_out - mm.t_in) <= agents.MM_MAX_HOLD_MIN * 60).all()
     ret = mm.quote_out / mm.quote_in - 1
-    assert len(mm) > 500
-    assert ((mm.t_out - mm.t_in) < 4 * 3600).all()
-    assert 0.48 <= (ret > 0).mean() <= 0.52
-    assert abs(ret.mean()) < 0.02 and ret.abs().median() < 0.02 and ret.abs().max() < 0.025  # under 2% a trade
-    # PILLAR 3's band is 48-52%: each market maker's own win rate, over enough trips to show it.
-    per_wallet = (ret > 0).groupby(mm.wallet).agg(["mean", "size"])
-    assert per_wallet["size"].min() >= 60
-    assert per_wallet["mean"].between(0.48, 0.52).mean() >= 0.9
+    # A rule buying a 0.6% gap to the exchange that the arbitrage closes: a small edge, no big bets.
+    assert 0 < ret.mean() < 0.02 and ret.abs().median() < 0.02
+    assert 0.4 < (ret > 0).mean() < 0.75
+
+
+def _public_prices(world):
+    """Each pool's price as of a moment (its last snapshot), and the exchange's: what a maker can see."""
+    pools = world.truth.pools
+    snaps = world.pool_snapshots
+    index = pd.Series(np.arange(len(pools)), index=pools.pool_id.to_numpy())
+    key = index[snaps.pool_id].to_numpy() * 2**33 + snaps.ts.astype("int64").to_numpy() // 10**6
+    order = np.argsort(key, kind="stable")
+    key, price = key[order], snaps.price.to_numpy()[order]
+
+    def price_at(pool, ts):
+        j = np.maximum(np.searchsorted(key, pool * 2**33 + ts, side="right") - 1, 0)
+        return price[j]
+
+    usd = {s: g.price_usd.to_numpy() for s, g in world.cex_prices.groupby("symbol")}
+    return price_at, _exchange_price(pools, usd, entities.start_ts(world.config))
+
+
+def test_market_makers_decide_without_future_prices(small_world_sim):
+    """Changing every price after a moment leaves every trip entered before it as it was, and every trip that
+    ended before it exactly."""
+    w = small_world_sim
+    cfg, t0 = w.config, entities.start_ts(w.config)
+    market = agents.Market(cfg, w.truth.pools, t0, t0 + cfg.days * entities.DAY_S)
+    price_at, fair_at = _public_prices(w)
+    cut = t0 + entities.DAY_S + 12 * 3600 + 17
+
+    def shaken(pool, ts):
+        return np.where(ts > cut, price_at(pool, ts) * (1 + 0.02 * np.sin(ts / 97.0)), price_at(pool, ts))
+
+    def trips(price):
+        ev = agents.plan_market_makers(cfg, market, w.truth.wallets, PositionIds(), price, fair_at)
+        buy = pd.DataFrame({"pos": ev.pos_id[ev.kind == BUY], "pool": ev.pool[ev.kind == BUY],
+                            "wallet": ev.wallet[ev.kind == BUY], "t_in": ev.ts[ev.kind == BUY],
+                            "size": ev.amount[ev.kind == BUY]})
+        sell = pd.DataFrame({"pos": ev.ref[ev.kind == SELL_REF], "t_out": ev.ts[ev.kind == SELL_REF]})
+        return buy.merge(sell, on="pos").drop(columns="pos").sort_values(["wallet", "t_in"]).reset_index(drop=True)
+
+    before, after = trips(price_at), trips(shaken)
+    early = lambda df: df[df.t_in <= cut].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(early(before)[["pool", "wallet", "t_in", "size"]],
+                                  early(after)[["pool", "wallet", "t_in", "size"]])
+    done = lambda df: df[df.t_out <= cut].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(done(before), done(after))
+    assert len(done(before)) > 100
+    late = lambda df: df[df.t_in > cut].reset_index(drop=True)  # noqa: E731
+    assert not late(before).equals(late(after))  # the change was seen: the test can fail
 
 
 def test_market_makers_trade_one_round_trip_at_a_time(positions):
@@ -183,15 +333,29 @@ def test_snipers_buy_at_launch(positions):
     assert ((sn.t_in - sn.open_ts) <= 90).all() and len(sn) > 10
 
 
-def test_planted_rings_are_circular_in_transfers(small_world_sim):
+def test_wash_rings_move_funds_in_varied_shapes_among_ordinary_repeat_payments(small_world_sim):
     w = small_world_sim
     t = w.transfers
-    edges = set(zip(t.from_address, t.to_address, strict=True))
-    rings = w.truth.wallets[w.truth.wallets.ring_id >= 0].groupby("ring_id").address.apply(list)
+    shapes = funding.ring_shapes(w.config, w.truth.wallets)
+    assert len(set(shapes.values())) >= 2
+    ringed = w.truth.wallets[w.truth.wallets.ring_id >= 0]
+    inside = set(ringed.address)  # a hub-routed ring passes its funds through another ring's member
+    sent = t[t.from_address.isin(inside) & t.to_address.isin(inside)]
+    rings = ringed.groupby("ring_id").address.apply(list)
     assert len(rings) >= 3
     for members in rings:
-        cycle = list(zip(members, members[1:] + members[:1], strict=True))
-        assert all(e in edges for e in cycle), members
+        assert set(members) <= set(sent.from_address) and set(members) <= set(sent.to_address), members
+    # Hops carry noisy amounts, not a fixed 1% less each.
+    hop = sent.groupby(sent.from_address.map(ringed.set_index("address").ring_id)).amount
+    assert (hop.std() / hop.mean()).median() > 0.1
+    # Ordinary wallets pay the same counterparties again and get paid back: pairs and loops are no proof.
+    exchanges = set(w.truth.wallets.address[w.truth.wallets.archetype == "exchange"])
+    special = inside | exchanges
+    plain = t[~t.from_address.isin(special) & ~t.to_address.isin(special)]
+    pairs = plain.groupby(["from_address", "to_address"]).size()
+    assert (pairs >= 2).sum() >= 3  # of ~190 ordinary payments in the small world
+    back = set(zip(plain.to_address, plain.from_address, strict=True))
+    assert sum(p in back for p in zip(plain.from_address, plain.to_address, strict=True)) >= 15
 
 
 def test_regime_shift_raises_the_rug_rate():
