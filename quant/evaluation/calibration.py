@@ -160,22 +160,23 @@ def launch_flip(snapshots: pd.DataFrame, holds: Sequence[int] = FLIP_HOLDS, stak
     return out
 
 
-def measure(world: str = "default", seed: int = 7, cache_dir: Path | None = None) -> dict:
-    """Every calibration figure of one world (built, or read from the worlds' cache)."""
-    cfg = world_config(world, seed)
-    market = SimulatedMarket(cfg, cache_dir or data_dir() / "worlds", progress=True)
-    snaps = market.table("pool_snapshots")
-    t0 = pd.Timestamp(cfg.start)
-    new = snaps[snaps.pool_open_time >= t0]
+def figures(snapshots: pd.DataFrame, swaps: pd.DataFrame, liquidity: pd.DataFrame, start: pd.Timestamp) -> dict:
+    """Every calibration figure of a world's tables: its pools opened from `start` on (the new pools)."""
+    new = snapshots[snapshots.pool_open_time >= start]
     sol_new = set(new.pool_id[new.chain == "solana"])
-    swaps = market.table("swaps")
-    liquidity = market.table("liquidity_events")
     return {
-        "world": world, "seed": seed,
         "first_hour": first_hour(swaps[swaps.pool_id.isin(sol_new)], liquidity[liquidity.pool_id.isin(sol_new)]),
         "stylized": stylized_facts(new),
         "launch_flip": launch_flip(new[new.pool_id.isin(sol_new)]),
     }
+
+
+def measure(world: str = "default", seed: int = 7, cache_dir: Path | None = None) -> dict:
+    """Every calibration figure of one world (built, or read from the worlds' cache)."""
+    cfg = world_config(world, seed)
+    market = SimulatedMarket(cfg, cache_dir or data_dir() / "worlds", progress=True)
+    tables = (market.table(t) for t in ("pool_snapshots", "swaps", "liquidity_events"))
+    return {"world": world, "seed": seed, **figures(*tables, pd.Timestamp(cfg.start))}
 
 
 def report(per_seed: list[dict]) -> dict:

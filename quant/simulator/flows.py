@@ -22,7 +22,7 @@ LAUNCH_BURST, LAUNCH_BURST_MIN, FLIPPER_HOLD_S = 8.0, 20.0, 2 * MIN_S
 TRADE_SIGMA, SIZE_HEAT = 1.1, 0.6
 # A launch's creator group sells into its first buyers in this share of rugs and slow deaths (fast dumps:
 # MARKET_FACTS' first hour crashes 49% of launches' prices by 90%, more than the 41% whose liquidity is pulled).
-EARLY_DUMP_P, EARLY_DUMP_MEAN_S, EARLY_DUMP_SHARE = 0.7, 10 * 60, (0.2, 0.7)
+EARLY_DUMP_P, EARLY_DUMP_MEAN_S, EARLY_DUMP_SHARE = 0.7, 10 * 60, (0.5, 1.0)
 # Share of rugs whose creator also dumps the rest of the allocation after the pull: a pull alone leaves the
 # price (MARKET_FACTS: 28.5% of launches crash 99% in price, 41% lose 99% of their liquidity).
 RUG_DUMP_P = 0.1
@@ -31,7 +31,7 @@ SELL_INTO_PUMPS_S, PUMP_LIMIT = 2 * 3600, (1.2, 3.0)
 FINAL_PULL = (0.985, 0.999)  # the creator holds the LP tokens: a rug takes nearly all of the liquidity
 # Share of retail holders who sell for what they can get after a rug (the rest abandon the token): a pull alone
 # leaves the price standing, so fewer launches crash 99% in price than lose 99% of their liquidity.
-PANIC_SHARE = 0.25
+PANIC_SHARE = 0.1
 # Trading excited by a creator's public sale or withdrawal: +REACTION x the pool's intensity, fading over REACTION_S.
 REACTION, REACTION_S = 1.5, 15 * MIN_S
 # Sales by wallets that held the token before its pool existed, per retail entry, fading over ~1.5 hours.

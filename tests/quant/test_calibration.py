@@ -7,8 +7,11 @@ import pandas as pd
 import pytest
 
 from quant.evaluation.calibration import (
+    PUBLISHED_FIRST_HOUR,
+    PUBLISHED_MEDIAN_LAST_OVER_PEAK,
     _autocorr,
     crashed,
+    figures,
     first_hour,
     launch_flip,
     longest_silence,
@@ -107,3 +110,27 @@ def test_launch_flip_on_a_flat_pool_loses_exactly_the_fees_and_price_impact():
         assert out[k]["trades"] == 1
         assert out[k]["mean_return"] == pytest.approx(back / a_in - 1, abs=1e-12)
         assert out[k]["win_rate"] == 0.0
+
+
+# The small world has ~54 new Solana pools where the default has ~290: one seed's first-hour fraction then moves by
+# ~0.07 by chance (the default world's goal is 0.08 a seed at ~0.03), so its band is 0.15, and last/peak a factor 3.
+SMALL_WORLD_BAND, SMALL_WORLD_LAST_OVER_PEAK_FACTOR = 0.15, 3.0
+
+
+def test_small_world_meets_the_market_facts_within_a_looser_band(small_world_sim):
+    w = small_world_sim
+    f = figures(w.pool_snapshots, w.swaps, w.liquidity_events, pd.Timestamp(w.config.start))
+    fh = f["first_hour"]
+    assert fh["pools"] >= 40
+    for name, published in PUBLISHED_FIRST_HOUR.items():
+        assert abs(fh[name] - published) <= SMALL_WORLD_BAND, (name, fh[name], published)
+    ratio = fh["median_last_over_peak"] / PUBLISHED_MEDIAN_LAST_OVER_PEAK
+    assert 1 / SMALL_WORLD_LAST_OVER_PEAK_FACTOR <= ratio <= SMALL_WORLD_LAST_OVER_PEAK_FACTOR, ratio
+    st = f["stylized"]
+    assert st["excess_kurtosis_without_largest_move"] > 3  # heavy tails without the rug's step
+    assert all(abs(v) < 0.05 for v in st["acf_returns"].values()), st["acf_returns"]  # no linear predictability
+    clustering = st["acf_abs_returns"]  # volatility clusters within pools, and the memory fades with the lag
+    assert clustering[1] > st["acf_returns"][1] + 0.05 and clustering[5] > st["acf_returns"][5] + 0.03
+    assert clustering[1] > clustering[15] > clustering[60]
+    for k, flip in f["launch_flip"].items():  # buying every launch loses on average, after fees, at every hold
+        assert flip["mean_return"] < -0.02, (k, flip)

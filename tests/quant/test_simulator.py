@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import kurtosis
 
 from quant.market import amm
 from quant.market.addresses import is_evm_address, is_solana_address
@@ -208,27 +207,18 @@ def test_fates_play_out(small_world_sim):
     # Most rugs also crash the price (a dump first, or a pull that leaves dust), but a pull alone leaves the price
     # where it was: in MARKET_FACTS 41% of launches lose their liquidity and 49% crash, not the same pools.
     assert (rugs.end < 0.1).mean() >= 0.6
-    # A moon's rise is the realised path of its buyers against the sellers into it, not a planned curve.
+    # A moon's rise is the realised path of its buyers against the sellers into it, not a planned curve: a quiet
+    # launch whose creator sells into every pump may not even double.
     moons = summary[summary.fate == "moon"].peak
-    assert moons.median() >= 4 and (moons >= 2).all()
+    assert len(moons) >= 4 and moons.median() >= 4 and (moons >= 2).mean() >= 0.7
     assert summary[summary.fate == "slow_death"].end.median() < 1.0
 
 
-def test_stylized_facts_of_returns_and_trades(small_world_sim):
-    s = small_world_sim.pool_snapshots
-    r = np.log(s.price).groupby(s.pool_id).diff()
-    keep = r.notna() & np.isfinite(r)
-
-    def autocorr(x: pd.Series, lag: int) -> float:
-        lagged = x.groupby(s.pool_id).shift(lag)
-        ok = keep & lagged.notna()
-        return float(np.corrcoef(x[ok], lagged[ok])[0, 1])
-
-    assert kurtosis(r[keep]) > 10  # heavy tails (a normal's excess kurtosis is 0)
-    assert abs(autocorr(r, 1)) < 0.1 and abs(autocorr(r, 5)) < 0.05  # no linear predictability
-    assert autocorr(r.abs(), 1) > 0.05 and autocorr(r.abs(), 10) > 0.02  # volatility clusters
+def test_a_few_trades_carry_much_of_the_volume(small_world_sim):
+    # Returns' stylized facts are measured within pools in tests/quant/test_calibration.py: pooled across pools,
+    # the pools' different volatilities would pass for clustering.
     buys = small_world_sim.swaps.query("side == 'buy'").amount_in.sort_values(ascending=False)
-    assert buys.head(len(buys) // 100).sum() / buys.sum() > 0.1  # a few trades carry much of the volume
+    assert buys.head(len(buys) // 100).sum() / buys.sum() > 0.1
 
 
 def test_martingale_wallets_chase_losses(positions):
