@@ -25,6 +25,9 @@ from quant.market.amm import (
 BUY, SELL_REF, SELL_BASE, REMOVE_LIQUIDITY, ARBITRAGE, SELL_VALUE, SELL_DOWN_TO, ADD_LIQUIDITY, WITHDRAW = range(9)
 N_KINDS = 9
 PPM = 1_000_000
+# Rows of `execute`'s `held`: the creator group's tokens outside the pool, and everyone else's (early holders,
+# outside liquidity providers).
+GROUP, HOLDERS = 0, 1
 
 
 def _ppm_of(x: np.ndarray, ppm: np.ndarray) -> np.ndarray:
@@ -49,26 +52,32 @@ class Executed:
 
 
 def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray, target: np.ndarray,
-            base0: np.ndarray, quote0: np.ndarray, venue: FeeModel, supply: np.ndarray | None = None,
+            base0: np.ndarray, quote0: np.ndarray, venue: FeeModel, held: np.ndarray | None = None,
             base_decimals: int = 6) -> Executed:
     """Run events (already sorted by pool, then time) against pools starting at reserves (base0, quote0).
 
     qty means: BUY quote in (at most what lifts the price to `target` times, where that is set); SELL_BASE base in; SELL_VALUE the base worth this much quote at the pool's price, if
-    that price is at least `target`; the rest a fraction in ppm: SELL_REF of the referenced buy's output,
+    that price is at least `target`; the rest a fraction in ppm: SELL_REF of the referenced buy's output (if the price is at least
+    `target` times the buy's fill, where that is set; once per buy),
     ARBITRAGE (SELL_DOWN_TO: its selling half) of the price gap to `target`, ADD_LIQUIDITY of the quote reserve
     (deposited with its base at the pool's ratio), REMOVE_LIQUIDITY of the LP tokens the creator still holds,
     WITHDRAW of the LP tokens the referenced ADD_LIQUIDITY minted. Each pool starts with the LP supply its venue
     mints at creation, all of it the creator's but the locked part (`quant.market.amm.initial_liquidity`).
-    `ref` is the index of the referenced BUY or ADD_LIQUIDITY (earlier in the same pool) or -1. `supply` (raw
-    base per pool) bounds what SELL_VALUE orders can put into a pool: no more than the token's whole supply is
-    ever in it. int64 reserves must stay below 2**53; object (Python int) reserves are exact at any size.
+    `ref` is the index of the referenced BUY or ADD_LIQUIDITY (earlier in the same pool) or -1. `held` (raw
+    base, one row per owner, one column per pool) is what they own outside the pool at its creation: the creator
+    group (row GROUP), whose SELL_BASE and SELL_DOWN_TO orders draw it down and whose REMOVE_LIQUIDITY refills it,
+    and everyone else (row HOLDERS), whose SELL_VALUE orders and deposits draw it down and whose WITHDRAWs refill
+    it; a sale or a deposit stops at what its owner has. int64 reserves must stay below 2**53; object (Python
+    int) reserves are exact at any size.
     """
     n = len(pool)
     dtype = base0.dtype
     python_ints = dtype == np.dtype(object)
     rb, rq = base0.copy(), quote0.copy()
+    stock = None if held is None else held.copy()
     zeros = np.array([0] * n, dtype=object) if python_ints else np.zeros(n, dtype=dtype)
     out = Executed(np.full(n, -1, np.int8), *(zeros.copy() for _ in range(8)))
+    closed = np.zeros(n, bool)  # per BUY: its position has sold
     if n == 0:
         return out
     # LP supply and the creator's LP per pool, as Python ints: their products with reserves overflow int64.
@@ -112,15 +121,20 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
             a[m] = (np.array([min(v * bb // qq, bb) for v, bb, qq in zip(qty[idx[m]], b[m], q[m], strict=True)],
                              dtype=object)
                     if python_ints else np.minimum(qty[idx[m]] * (b[m] / q[m]), b[m]).astype(np.int64))
-            if supply is not None:
-                a[m] = np.minimum(a[m], np.maximum(supply[p[m]] - b[m], 0))
             # A limit: no sale below the seller's price (`target`, raw quote per raw base).
             a[m] = np.where(q[m].astype(np.float64) / b[m].astype(np.float64) >= target[idx[m]], a[m], 0)
             side[m] = 1
         if present[SELL_REF]:
             m = k == SELL_REF
-            bought = out.amount_out[ref[idx[m]]]
+            held_by = ref[idx[m]]
+            bought = out.amount_out[held_by]
             a[m] = _ppm_of(bought, qty[idx[m]])
+            # A take-profit (`target`: a multiple of the buy's fill price; NaN: none) sells only at or above it,
+            # and a position that has sold sells nothing more.
+            tp = target[idx[m]]
+            fill = out.amount_in[held_by].astype(np.float64) / np.maximum(bought.astype(np.float64), 1.0)
+            price = q[m].astype(np.float64) / b[m].astype(np.float64)
+            a[m] = np.where(~closed[held_by] & (np.isnan(tp) | (price >= tp * fill)), a[m], 0)
             side[m] = 1
         if present[ARBITRAGE] or present[SELL_DOWN_TO]:
             m = (k == ARBITRAGE) | (k == SELL_DOWN_TO)
@@ -140,10 +154,21 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
             for j in np.flatnonzero((k == REMOVE_LIQUIDITY) | (k == ADD_LIQUIDITY) | (k == WITHDRAW)):
                 b[j], q[j], out.lp[idx[j]] = _liquidity(int(k[j]), int(p[j]), int(qty[idx[j]]), int(b[j]), int(q[j]),
                                                         int(out.lp[ref[idx[j]]]) if ref[idx[j]] >= 0 else 0,
-                                                        venue, lp_supply, creator_lp)
+                                                        venue, lp_supply, creator_lp, stock)
 
+        # Nobody sells tokens they do not have: a creator's or holder's sales stop when its stock is sold,
+        # however long buyers keep coming (retail sells only what it bought: SELL_REF).
+        if held is not None:
+            for owner, own in ((GROUP, (k == SELL_BASE) | (k == SELL_DOWN_TO)), (HOLDERS, k == SELL_VALUE)):
+                own &= side == 1
+                if own.any():
+                    has = stock[owner, p[own]]
+                    a[own] = (np.array([min(x, r) for x, r in zip(a[own], has, strict=True)], dtype=object)
+                              if python_ints else np.minimum(a[own], has))
+                    stock[owner, p[own]] = has - a[own]
         trade = (side >= 0) & (a > 0)
         side[~trade] = -1
+        closed[ref[idx[trade & (k == SELL_REF)]]] = True
         if trade.any():
             buys, sells = trade & (side == 0), trade & (side == 1)
             r_in = np.where(buys, q, b)
@@ -163,15 +188,21 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
 
 
 def _liquidity(kind: int, pool: int, ppm: int, b: int, q: int, lp_of_ref: int, venue: FeeModel,
-               lp_supply: dict, creator_lp: dict) -> tuple[int, int, int]:
-    """Reserves after one liquidity event and the LP it minted or burnt, updating the pool's LP books."""
+               lp_supply: dict, creator_lp: dict, stock: np.ndarray | None) -> tuple[int, int, int]:
+    """Reserves after one liquidity event and the LP it minted or burnt, updating the pool's LP books and the
+    tokens held outside the pool (a deposit's base comes from them, a withdrawal's goes back)."""
     supply = lp_supply[pool]
     if kind == ADD_LIQUIDITY:
         quote_in = q * ppm // PPM
         base_in, minted = deposit(venue, quote_in, b, q, supply)
+        if stock is not None and base_in > stock[HOLDERS, pool]:  # a provider deposits only the tokens it has
+            quote_in = quote_in * int(stock[HOLDERS, pool]) // base_in
+            base_in, minted = deposit(venue, quote_in, b, q, supply)
         if minted == 0 or base_in == 0:
             return b, q, 0
         lp_supply[pool] = supply + minted
+        if stock is not None:
+            stock[HOLDERS, pool] -= base_in
         return b + base_in, q + quote_in, minted
     held = creator_lp[pool] if kind == REMOVE_LIQUIDITY else lp_of_ref
     burnt = held * ppm // PPM
@@ -179,4 +210,6 @@ def _liquidity(kind: int, pool: int, ppm: int, b: int, q: int, lp_of_ref: int, v
         creator_lp[pool] -= burnt
     base_out, quote_out = withdraw(burnt, b, q, supply)
     lp_supply[pool] = supply - burnt
+    if stock is not None:
+        stock[GROUP if kind == REMOVE_LIQUIDITY else HOLDERS, pool] += base_out
     return b - base_out, q - quote_out, burnt

@@ -66,9 +66,12 @@ class PositionIds:
         return ids
 
 
-def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac=1.0, max_impact=None) -> Events:
+def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac=1.0, max_impact=None,
+              take_profit=None, t_check=None) -> Events:
     """Round trips: a BUY of `size_quote` at t_in and, where t_out >= 0, a sale of `sell_frac` of what it got.
-    `max_impact` (a fraction per buy) caps a buy at what lifts the price that much."""
+    `max_impact` (a fraction per buy) caps a buy at what lifts the price that much. Where `t_check` >= 0 the
+    holder looks at the price then and sells everything if it is at least `take_profit` times its fill price (a
+    position sells once: its later exit then sells nothing)."""
     pool, wallet = np.asarray(pool, np.int32), np.asarray(wallet, np.int32)
     t_in, t_out = np.asarray(t_in, np.int64), np.asarray(t_out, np.int64)
     n = len(pool)
@@ -76,14 +79,21 @@ def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac
     sell_frac = np.broadcast_to(np.asarray(sell_frac, np.float64), (n,))
     exits = t_out >= 0
     t_out = np.where(exits, np.maximum(t_out, t_in + 1), -1)
-    m = int(exits.sum())
-    nan = np.full(n + m, np.nan)
+    checks = np.zeros(n, bool) if t_check is None else np.asarray(t_check) >= 0
+    t_check = np.maximum(np.asarray(t_check if t_check is not None else t_in, np.int64), t_in + 1)
+    m, c = int(exits.sum()), int(checks.sum())
+    limits = np.full(n + m + c, np.nan)
+    if max_impact is not None:
+        limits[:n] = 1.0 + np.broadcast_to(max_impact, (n,))
+    if c:
+        limits[n + m:] = np.broadcast_to(take_profit, (n,))[checks]
     return Events(
-        pool=np.r_[pool, pool[exits]], ts=np.r_[t_in, t_out[exits]],
-        kind=np.r_[np.full(n, BUY, np.int8), np.full(m, SELL_REF, np.int8)],
-        wallet=np.r_[wallet, wallet[exits]], amount=np.r_[np.asarray(size_quote, np.float64), sell_frac[exits]],
-        pos_id=np.r_[pid, np.full(m, -1, np.int64)], ref=np.r_[np.full(n, -1, np.int64), pid[exits]],
-        target=nan if max_impact is None else np.r_[1.0 + np.broadcast_to(max_impact, (n,)), np.full(m, np.nan)],
+        pool=np.r_[pool, pool[exits], pool[checks]], ts=np.r_[t_in, t_out[exits], t_check[checks]],
+        kind=np.r_[np.full(n, BUY, np.int8), np.full(m + c, SELL_REF, np.int8)],
+        wallet=np.r_[wallet, wallet[exits], wallet[checks]],
+        amount=np.r_[np.asarray(size_quote, np.float64), sell_frac[exits], np.ones(c)],
+        pos_id=np.r_[pid, np.full(m + c, -1, np.int64)], ref=np.r_[np.full(n, -1, np.int64), pid[exits], pid[checks]],
+        target=limits,
     )
 
 

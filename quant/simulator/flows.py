@@ -10,7 +10,7 @@ from scipy.signal import lfilter
 
 from quant.simulator.config import WorldConfig
 from quant.simulator.engine import ARBITRAGE, REMOVE_LIQUIDITY, SELL_BASE, SELL_DOWN_TO, SELL_VALUE
-from quant.simulator.entities import CHAIN_PARAMS, TOKEN_SUPPLY
+from quant.simulator.entities import CHAIN_PARAMS, HOLDER_SHARE, TOKEN_SUPPLY
 from quant.simulator.events import Events, PositionIds, actions, liquidity_positions, positions
 from quant.simulator.rng import stream
 
@@ -22,23 +22,28 @@ LAUNCH_BURST, LAUNCH_BURST_MIN, FLIPPER_HOLD_S = 8.0, 20.0, 2 * MIN_S
 TRADE_SIGMA, SIZE_HEAT = 1.1, 0.6
 # A launch's creator group sells into its first buyers in this share of rugs and slow deaths (fast dumps:
 # MARKET_FACTS' first hour crashes 49% of launches' prices by 90%, more than the 41% whose liquidity is pulled).
-EARLY_DUMP_P, EARLY_DUMP_MEAN_S, EARLY_DUMP_SHARE = 0.7, 10 * 60, (0.5, 1.0)
+EARLY_DUMP_P, EARLY_DUMP_MEAN_S, EARLY_DUMP_SHARE = 0.85, 10 * 60, (0.5, 1.0)
 # Share of rugs whose creator also dumps the rest of the allocation after the pull: a pull alone leaves the
 # price (MARKET_FACTS: 28.5% of launches crash 99% in price, 41% lose 99% of their liquidity).
-RUG_DUMP_P = 0.1
+RUG_DUMP_P = 0.2
 # The creator group sells into pumps of the first two hours above 1.2-3x the launch price.
 SELL_INTO_PUMPS_S, PUMP_LIMIT = 2 * 3600, (1.2, 3.0)
 FINAL_PULL = (0.985, 0.999)  # the creator holds the LP tokens: a rug takes nearly all of the liquidity
 # Share of retail holders who sell for what they can get after a rug (the rest abandon the token): a pull alone
 # leaves the price standing, so fewer launches crash 99% in price than lose 99% of their liquidity.
 PANIC_SHARE = 0.1
-# Trading excited by a creator's public sale or withdrawal: +REACTION x the pool's intensity, fading over REACTION_S.
-REACTION, REACTION_S = 1.5, 15 * MIN_S
+# Share of holders who sell within minutes of a creator's public sale or withdrawal before the rug ("dev sold"
+# alerts). It is an exit, not a wave of new buyers: buying excited by dumps pumped dumped pools 200x and made
+# buying every launch win on average (seed 2), which real launch buyers do not.
+DEV_ALERT_EXIT_P, DEV_ALERT_DELAY_S = 0.5, (10, 600)
 # Sales by wallets that held the token before its pool existed, per retail entry, fading over ~1.5 hours.
 HOLDER_SELL_RATIO, HOLDER_MEMORY_MIN = 1.4, 90.0
 HOLDER_LIMIT = (0.1, 1.0)  # each holder's lowest price, as a multiple of the launch price
 # The price impact a retail buyer accepts: lognormal, median 15% (one in ten accepts over 40%).
 MAX_IMPACT_MEDIAN, MAX_IMPACT_SIGMA = 0.15, 0.8
+# Take-profits of retail holders (trading bots offer them; "taking initials at 2x" is the common rule): the share
+# who check once during their hold, and the multiple of their fill they sell at (lognormal excess, median 2x).
+TAKE_PROFIT_SHARE, TAKE_PROFIT_MEDIAN, TAKE_PROFIT_SIGMA = 0.5, 2.0, 0.7
 MAX_PIECES, PIECE_GAP_S = 10, 40  # a larger order is split into at most this many buys, ~40 s apart
 # Outside liquidity providers (no published rate; chosen so that LP churn is common, not rare): deposits per new
 # pool, per established pool-day, their size as a share of the quote reserve, how long they stay, and the share of
@@ -68,23 +73,26 @@ def pool_flow(cfg: WorldConfig, pool: pd.Series, pool_idx: int, end_ts: int, ret
             _pool_day_or_life(cfg, pool, pool_idx, t0 + d * 86_400, t0 + (d + 1) * 86_400,
                               stream(cfg.seed, "flow-" + pool.chain, 1, pool.k, d), retail, retail_p,
                               linked_insiders, arbitrageurs,
-                              None if cex_target is None else cex_target[d * 1440:(d + 1) * 1440], ids)
+                              None if cex_target is None else cex_target[d * 1440:(d + 1) * 1440], ids, day=d)
             for d in range(cfg.days)
         ])
     else:
         rng = stream(cfg.seed, "flow-" + pool.chain, 0, pool.day, pool.k)
         ev = _pool_day_or_life(cfg, pool, pool_idx, int(pool.open_ts), int(pool.close_ts), rng, retail,
-                               retail_p, linked_insiders, arbitrageurs, None, ids)
+                               retail_p, linked_insiders, arbitrageurs, None, ids, day=int(pool.day))
     return ev.take(np.flatnonzero(ev.ts < end_ts))
 
 
 def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_p, linked_insiders,
-                      arbitrageurs, cex_target, ids) -> Events:
+                      arbitrageurs, cex_target, ids, day: int) -> Events:
     params = CHAIN_PARAMS[pool.chain]
     n_min = max((t_close - t_open) // MIN_S, 1)
     shift = cfg.regime_shift
-    shifted = shift is not None and pool.day >= shift.day
-    vol, hype = (shift.volatility_mult, shift.activity_mult) if shifted else (1.0, 1.0)
+    # A regime is market-wide: more trading in a new pool launched in it and in an established pool's days from
+    # it on; noisier attention in the launches (an established pool's depth would turn it into whale trades).
+    shifted = shift is not None and day >= shift.day
+    hype = shift.activity_mult if shifted else 1.0
+    vol = shift.volatility_mult if shifted and not pool.established else 1.0
     age = np.arange(n_min, dtype=np.float64)
     minute_ts = t_open + age.astype(np.int64) * MIN_S
     if pool.established:
@@ -104,9 +112,6 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
     creator = Events.empty()
     if not pool.established:
         creator = _liquidity_and_dev(pool, pool_idx, t_open, t_close, rng, linked_insiders)
-        # A dump or a withdrawal is public the moment it lands: traders pile in after it, both ways.
-        loud = (creator.kind == SELL_BASE) | (creator.kind == REMOVE_LIQUIDITY)
-        decay = decay + settled * _reaction(creator.ts[loud], minute_ts)
     # Deeper pools draw more trading: intensity grows with the square root of the pool's initial liquidity.
     depth = np.sqrt(pool.quote0 / params["liquidity"]) if not pool.established else 1.0
     lam = cfg.retail_entries_per_min * hype * pool.activity * depth * decay * np.exp(h - (ATTENTION_SD * vol) ** 2 / 2)
@@ -123,6 +128,16 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
     hold = np.where(flipper, rng.lognormal(np.log(FLIPPER_HOLD_S), 1.0, n),
                     rng.lognormal(np.log(15 * MIN_S), 1.2, n)).astype(np.int64)
     t_out = t_in + hold
+    if not pool.established:
+        # A dump or a withdrawal is public the moment it lands: some holders sell soon after.
+        for t in creator.ts[(creator.kind == SELL_BASE) | (creator.kind == REMOVE_LIQUIDITY)]:
+            if pool.fate == "rug" and t >= pool.rug_ts:
+                continue  # the rug's own panic, below
+            alerted = (t_in < t) & (t_out > t) & (rng.random(n) < DEV_ALERT_EXIT_P)
+            t_out = np.where(alerted, t + rng.integers(*DEV_ALERT_DELAY_S, n), t_out)
+    # Some holders glance at the chart once during their hold and take their profit if it is big enough.
+    glance = np.where(rng.random(n) < TAKE_PROFIT_SHARE, t_in + (rng.random(n) * hold).astype(np.int64), -1)
+    take_profit = 1.0 + rng.lognormal(np.log(TAKE_PROFIT_MEDIAN - 1.0), TAKE_PROFIT_SIGMA, n)
     if pool.fate == "rug":
         holding = (t_in < pool.rug_ts) & (t_out > pool.rug_ts)
         panic = holding & (rng.random(n) < PANIC_SHARE)
@@ -140,13 +155,17 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
     run = np.cumsum(gaps)
     offset = run - np.repeat(run[first], pieces)
     t_in_p, t_out_p = t_in[src] + offset, np.where(t_out[src] >= 0, t_out[src] + offset, -1)
+    glance_p = np.where(glance[src] >= 0, glance[src] + offset, -1)
     ok = np.ones(len(src), bool)
     if pool.fate == "rug":
         ok = t_in_p < pool.rug_ts
         t_out_p = np.where((t_out[src] >= 0) & (t_out[src] < pool.rug_ts) & (t_out_p >= pool.rug_ts), -1, t_out_p)
+        glance_p = np.where(glance_p < pool.rug_ts, glance_p, -1)
     t_out_p = np.where(t_out_p < pool.close_ts, t_out_p, -1)
+    glance_p = np.where((glance_p < pool.close_ts) & ((t_out_p < 0) | (glance_p < t_out_p)), glance_p, -1)
     parts = [positions(ids, np.full(int(ok.sum()), pool_idx), wallet[src][ok], t_in_p[ok], t_out_p[ok],
-                       (size[src] / pieces[src])[ok], max_impact=impact[src][ok])]
+                       (size[src] / pieces[src])[ok], max_impact=impact[src][ok],
+                       take_profit=take_profit[src][ok], t_check=glance_p[ok])]
     if not pool.established:
         parts.append(_early_holders(pool, pool_idx, minute_ts, lam, h, age, rng, retail, retail_p))
 
@@ -203,15 +222,6 @@ def _liquidity_providers(pool, pool_idx, t_open, t_close, rng, retail, retail_p,
     return liquidity_positions(ids, np.full(int(ok.sum()), pool_idx), wallet[ok], t_add[ok], t_out[ok], size[ok])
 
 
-def _reaction(event_ts: np.ndarray, minute_ts: np.ndarray) -> np.ndarray:
-    """Extra trading intensity, per minute, excited by public events and fading after each."""
-    out = np.zeros(len(minute_ts))
-    for t in event_ts:
-        after = minute_ts > t
-        out[after] += REACTION * np.exp(-(minute_ts[after] - t) / REACTION_S)
-    return out
-
-
 def _early_holders(pool, pool_idx, minute_ts, lam, h, age, rng, retail, retail_p) -> Events:
     """Wallets that hold the token from before the pool (a launchpad's bonding curve, an airdrop) sell it into
     the launch's buyers as they come, most in the first hours: a launch's early buying is met by more selling."""
@@ -220,9 +230,9 @@ def _early_holders(pool, pool_idx, minute_ts, lam, h, age, rng, retail, retail_p
     ts = np.repeat(minute_ts, counts) + rng.integers(0, MIN_S, n)
     heat = np.repeat(np.exp(SIZE_HEAT * h), counts)
     value = rng.lognormal(np.log(CHAIN_PARAMS[pool.chain]["trade"]), TRADE_SIGMA, n) * heat
-    # Holders sell at most half of what the pool was not seeded with, valued at the launch price.
+    # Holders sell at most what they hold, valued at the launch price (the engine stops them at what they have).
     launch_price = pool.quote0 / (TOKEN_SUPPLY * pool.pool_share)
-    value = value[np.cumsum(value) <= 0.5 * pool.quote0 * (1 - pool.pool_share) / pool.pool_share]
+    value = value[np.cumsum(value) <= HOLDER_SHARE * pool.quote0 * (1 - pool.pool_share) / pool.pool_share]
     # Each sells only above its own price (what it paid, or what it will take): holders take profit into buyers,
     # they do not chase a collapsing pool down.
     raw_price = launch_price * 10.0 ** (CHAIN_PARAMS[pool.chain]["quote_decimals"] - CHAIN_PARAMS[pool.chain]["base_decimals"])
@@ -234,7 +244,7 @@ def _early_holders(pool, pool_idx, minute_ts, lam, h, age, rng, retail, retail_p
 def _liquidity_and_dev(pool, pool_idx, t_open, t_close, rng, linked) -> Events:
     """What the creator's group does with its allocation and the liquidity: sales into the first buyers, the
     rug with its precursors, the slow bleed, and false alarms."""
-    dev_alloc = TOKEN_SUPPLY * (1 - pool.pool_share)
+    dev_alloc = TOKEN_SUPPLY * (1 - pool.pool_share) * (1 - HOLDER_SHARE)
     creator = pool.creator
     group = np.r_[creator, linked] if len(linked) else np.array([creator])
     parts = []

@@ -113,7 +113,7 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
     np.minimum.at(first, ev.wallet[traded], ev.ts[traded])
     first_seen = np.where(first == np.iinfo(np.int64).max, 0, first)
     liquidity = _liquidity_table(ev, ex, pools, wallets, base0, quote0, t0)
-    raw = {"events": ev, "executed": ex, "base0": base0, "quote0": quote0} if keep_raw else {}
+    raw = {"events": ev, "executed": ex, "base0": base0, "quote0": quote0, "held": ex.get("held")} if keep_raw else {}
     del ev, ex, traded
     transfers = build_transfers(cfg, wallets, first_seen, t0, end_ts)
     addr = wallets.address.to_numpy()
@@ -225,9 +225,16 @@ def _run(batches: list[Events], pools: pd.DataFrame, base0: dict, quote0: dict, 
                                       "base_after", "quote_after")}
     cols["side"] = np.full(n, -1, np.int8)
     qd_pool, bd_pool = pools.quote_decimals.to_numpy(), pools.base_decimals.to_numpy()
-    # A new token's whole supply (established pools take no SELL_VALUE orders).
-    supply = {c: _raw(np.full(len(pools), float(entities.TOKEN_SUPPLY)), CHAIN_PARAMS[c]["base_decimals"], c)
-              for c in CHAINS}
+    # Tokens outside each pool at its creation, by owner (engine.GROUP, engine.HOLDERS): a new token's supply less
+    # its pool's seed, split between its creator group and other holders; for an established token, as much again
+    # as its pool for each.
+    outside = np.nan_to_num(entities.TOKEN_SUPPLY * (1 - pools.pool_share.to_numpy()))
+    shares = np.array([[1 - entities.HOLDER_SHARE], [entities.HOLDER_SHARE]])
+    established = pools.established.to_numpy()
+    held = {c: np.where(established, base0[c], _raw(shares * outside, CHAIN_PARAMS[c]["base_decimals"], c))
+            for c in CHAINS}
+    if keep_raw:
+        cols["held"] = held
     pool_start = np.searchsorted(ev.pool, np.arange(len(pools) + 1))
     limit = n + 1 if keep_raw else CHUNK_EVENTS
     chunks, lo = [], 0
@@ -243,7 +250,7 @@ def _run(batches: list[Events], pools: pd.DataFrame, base0: dict, quote0: dict, 
             local = np.full(e - s, -1, np.int64)
             local[idx - s] = np.arange(len(idx))
             ref = np.where(ref_row[idx] >= 0, local[np.maximum(ref_row[idx] - s, 0)], -1)
-            out = _execute_chain(ev.take(idx), ref, c, base0[c], quote0[c], supply[c])
+            out = _execute_chain(ev.take(idx), ref, c, base0[c], quote0[c], held[c])
             qd, bd = qd_pool[ev.pool[idx]], bd_pool[ev.pool[idx]]
             in_dec = np.where(out.side == 0, qd, bd)
             out_dec = np.where(out.side == 0, bd, qd)
@@ -261,7 +268,7 @@ def _run(batches: list[Events], pools: pd.DataFrame, base0: dict, quote0: dict, 
 
 
 def _execute_chain(sub: Events, ref: np.ndarray, chain: str, base0: np.ndarray, quote0: np.ndarray,
-                   supply: np.ndarray) -> Executed:
+                   held: np.ndarray) -> Executed:
     """Raw integer quantities for one chain's events, then the exact AMM."""
     p = CHAIN_PARAMS[chain]
     qty = np.round(sub.amount * PPM).astype(np.int64)  # fractions, in ppm
@@ -270,7 +277,7 @@ def _execute_chain(sub: Events, ref: np.ndarray, chain: str, base0: np.ndarray, 
     buy, dump = (sub.kind == BUY) | (sub.kind == SELL_VALUE), sub.kind == SELL_BASE
     qty[buy] = _raw(sub.amount[buy], p["quote_decimals"], chain)
     qty[dump] = _raw(sub.amount[dump], p["base_decimals"], chain)
-    return execute(sub.pool, sub.kind, qty, ref, sub.target, base0, quote0, VENUES[chain], supply,
+    return execute(sub.pool, sub.kind, qty, ref, sub.target, base0, quote0, VENUES[chain], held,
                    p["base_decimals"])
 
 

@@ -128,7 +128,10 @@ def test_small_world_meets_the_market_facts_within_a_looser_band(small_world_sim
     assert 1 / SMALL_WORLD_LAST_OVER_PEAK_FACTOR <= ratio <= SMALL_WORLD_LAST_OVER_PEAK_FACTOR, ratio
     st = f["stylized"]
     assert st["excess_kurtosis_without_largest_move"] > 3  # heavy tails without the rug's step
-    assert all(abs(v) < 0.05 for v in st["acf_returns"].values()), st["acf_returns"]  # no linear predictability
+    # MARKET_FACTS: no linear autocorrelation of returns beyond the shortest lags (at one minute, orders split
+    # into pieces tens of seconds apart leave a little)
+    acf = st["acf_returns"]
+    assert abs(acf[1]) < 0.1 and all(abs(acf[lag]) < 0.05 for lag in (5, 15, 60)), acf
     clustering = st["acf_abs_returns"]  # volatility clusters within pools, and the memory fades with the lag
     assert clustering[1] > st["acf_returns"][1] + 0.05 and clustering[5] > st["acf_returns"][5] + 0.03
     assert clustering[1] > clustering[15] > clustering[60]

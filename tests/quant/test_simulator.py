@@ -13,7 +13,10 @@ from quant.simulator import RegimeShift, agents, entities, funding, simulate, sm
 from quant.simulator.engine import (
     ADD_LIQUIDITY,
     BUY,
+    GROUP,
+    HOLDERS,
     REMOVE_LIQUIDITY,
+    SELL_BASE,
     SELL_DOWN_TO,
     SELL_REF,
     SELL_VALUE,
@@ -94,16 +97,25 @@ def test_every_fill_is_the_exact_amm_output(small_world_sim):
 
 def test_every_liquidity_event_is_the_exact_mint_and_burn(small_world_sim):
     """Replays each pool's LP books (creation, outside deposits and withdrawals, the creator's removals) with the
-    venue's integer math and finds every reserve and LP amount the engine wrote."""
+    venue's integer math, and the tokens held outside it (sales draw them down, a deposit takes its base from
+    them, a withdrawal gives it back), and finds every reserve and LP amount the engine wrote."""
     w = small_world_sim
     ev = w.raw["events"]
     seen = {ADD_LIQUIDITY: 0, WITHDRAW: 0, REMOVE_LIQUIDITY: 0}
+    own_sales = (SELL_BASE, SELL_VALUE, SELL_DOWN_TO)
     for chain, venue, decimals in (("solana", amm.RAYDIUM_V4, 6), ("evm", amm.UNISWAP_V2, 18)):
         idx, out = w.raw["executed"]["raw"][chain]
+        stock = [[int(x) for x in row] for row in w.raw["held"][chain]]
         minted = {}
         books = {}
-        for j in np.flatnonzero(np.isin(ev.kind[idx], list(seen))):
+        for j in np.flatnonzero(np.isin(ev.kind[idx], [*seen, *own_sales])):
             i, kind, pool = idx[j], int(ev.kind[idx[j]]), int(ev.pool[idx[j]])
+            if kind in own_sales:
+                owner = stock[HOLDERS if kind == SELL_VALUE else GROUP]
+                if out.side[j] == 1:
+                    assert int(out.amount_in[j]) <= owner[pool]  # nobody sells tokens they do not have
+                    owner[pool] -= int(out.amount_in[j])
+                continue
             if pool not in books:
                 books[pool] = list(amm.initial_liquidity(venue, int(w.raw["base0"][chain][pool]),
                                                          int(w.raw["quote0"][chain][pool]), decimals))
@@ -113,12 +125,19 @@ def test_every_liquidity_event_is_the_exact_mint_and_burn(small_world_sim):
             if kind == ADD_LIQUIDITY:
                 quote_in = q * ppm // 1_000_000
                 base_in, lp = amm.deposit(venue, quote_in, b, q, supply)
+                if base_in > stock[HOLDERS][pool]:  # a provider deposits the tokens it has
+                    quote_in = quote_in * stock[HOLDERS][pool] // base_in
+                    base_in, lp = amm.deposit(venue, quote_in, b, q, supply)
+                if lp == 0 or base_in == 0:
+                    base_in, quote_in, lp = 0, 0, 0
                 after, books[pool][0] = (b + base_in, q + quote_in), supply + lp
+                stock[HOLDERS][pool] -= base_in
                 minted[int(ev.pos_id[i])] = lp
             else:
                 lp = (creator if kind == REMOVE_LIQUIDITY else minted[int(ev.ref[i])]) * ppm // 1_000_000
                 base_out, quote_out = amm.withdraw(lp, b, q, supply)
                 after, books[pool][0] = (b - base_out, q - quote_out), supply - lp
+                stock[GROUP if kind == REMOVE_LIQUIDITY else HOLDERS][pool] += base_out
                 if kind == REMOVE_LIQUIDITY:
                     books[pool][1] = creator - lp
             assert (int(out.base_after[j]), int(out.quote_after[j]), int(out.lp[j])) == (*after, lp)
@@ -135,16 +154,19 @@ def test_sell_value_and_sell_down_to_by_hand():
     pool, ref = np.zeros(1, np.int64), np.full(1, -1)
     b0, q0 = np.array([1_000_000]), np.array([1_000])  # price 0.001 quote per base
 
-    def one(kind, qty, target, supply=None, base=b0, quote=q0):
+    def one(kind, qty, target, held=None, base=b0, quote=q0):
         return execute(pool, np.array([kind], np.int8), np.array([qty]), ref, np.array([target], float),
-                       base, quote, amm.RAYDIUM_V4, supply)
+                       base, quote, amm.RAYDIUM_V4, held)
 
     # 100 quote's worth at the pool's price is 100,000 base, filled by the exact AMM
     out = one(SELL_VALUE, 100, 0.0005)
     assert (out.side[0], out.amount_in[0]) == (1, 100_000)
     assert out.amount_out[0] == amm.raydium_v4_amount_out(100_000, 1_000_000, 1_000)
     assert one(SELL_VALUE, 100, 0.002).side[0] == -1  # the price is under the seller's limit
-    assert one(SELL_VALUE, 100, 0.0005, supply=np.array([1_050_000])).amount_in[0] == 50_000  # supply bounds it
+    # a holder sells what it holds; the creator group's tokens are not its own
+    assert one(SELL_VALUE, 100, 0.0005, held=np.array([[10**9], [50_000]])).amount_in[0] == 50_000
+    assert one(SELL_DOWN_TO, 500_000, 1.0, held=np.array([[0], [10**9]]), base=np.array([1_000_000]),
+               quote=np.array([4_000_000])).side[0] == -1
     # a seller at price 1 halves the way down from 4: sells 0.5 * (sqrt(1e6 * 4e6 / 1) - 1e6) = 500,000 base
     down = one(SELL_DOWN_TO, 500_000, 1.0, base=np.array([1_000_000]), quote=np.array([4_000_000]))
     assert (down.side[0], down.amount_in[0]) == (1, 500_000)
@@ -212,6 +234,14 @@ def test_fates_play_out(small_world_sim):
     moons = summary[summary.fate == "moon"].peak
     assert len(moons) >= 4 and moons.median() >= 4 and (moons >= 2).mean() >= 0.7
     assert summary[summary.fate == "slow_death"].end.median() < 1.0
+
+
+def test_no_pool_holds_more_tokens_than_exist():
+    # Seed 9's small world has a launch so busy that its creator's sales into every pump once put 15x the token's
+    # supply into the pool (and overflowed the exact int64 AMM under a regime shift).
+    w = simulate(small_world(seed=9, days=4))
+    new = w.pool_snapshots[w.pool_snapshots.pool_open_time >= pd.Timestamp(w.config.start)]
+    assert new.base_reserve.max() <= entities.TOKEN_SUPPLY
 
 
 def test_a_few_trades_carry_much_of_the_volume(small_world_sim):
