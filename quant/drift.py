@@ -136,17 +136,16 @@ DAY = pd.Timedelta(days=1)
 class DriftSettings:
     """When the newest data calls for a retrain of `model`, and how often it may.
 
-    Measured (`python -m benchmarks.drift small|default`; champion held out on day 3, `RegimeShift(day=4)`
-    against the same world without it, days 4 on scored): on daily partitions, as the sensor runs, it fired on
-    0 of 13 stationary days (largest PSI 0.193) and on 0 of 13 post-shift days (largest 0.183), small worlds
-    (seeds 7-9) and the default world (seed 7) alike. The shift changes only pools launched from its day (fate
-    mix, attention noise, sniping), and their rows do not move the top features' marginals beyond day-to-day
-    noise, nor the champion's Brier (within +-0.016 of held out on both worlds). Six-hour windows fire on 27%
-    (small) and 5.5% (default) of stationary windows, and no more often after the shift. So: no false alarms
-    at the daily grain, but this shift is not detected within a day by feature PSI. A stronger shift
-    (`small-strong`: attention noise x5, sniping x4) is: the first post-shift daily partition fires on 3 of 3
-    seeds (PSI 0.255, 0.538, 0.269 on sells_10), all 9 post-shift days fire, still 0 of 9 stationary days: a
-    delay of one daily partition (24 h, 1,440 snapshots a pool) and one sensor interval.
+    Measured before issue 19 (`python -m benchmarks.drift small|default`, champion held out on day 3,
+    `RegimeShift(day=4)` against the same world without it): daily partitions fired on 0 of 13 stationary days
+    and on 0 of 13 post-shift days of that mild shift; attention noise x5 and sniping x4 fired on every
+    post-shift day of seeds 7-9. On the market of issue 19 (not yet re-run through benchmarks/drift.py; small
+    worlds, day 4 against a champion held out on day 3, by hand): stationary days show a largest top-feature PSI
+    of 0.04-0.12 (seeds 7-9); attention x5 no longer reliably moves them (0.08-0.26); the hype wave of
+    `small_shift_world` (retail x5 market-wide) gives 0.31-0.48 on sells_10, and the live sensor fires on it at
+    its first whole-day comparison (22 h of post-shift data, tests/e2e/test_drift_loop.py). Brier on day 4
+    stays within +-0.015 of held out under both shifts: this sensor sees the market's activity change, not an
+    error change.
     """
 
     model: str = "moon_model"
