@@ -93,9 +93,11 @@ def test_hot_reload_under_a_running_stream_loses_and_repeats_nothing(live_root, 
     activity = Journal(tmp_path / "journal").read("activity")
     assert len(activity.query("kind == 'model_swap'")) == 1
     # The new champion was trained on noise: the Page-Hinkley detector on its errors raises the alarm the
-    # drift sensor reads; the old one, before it, raised none.
+    # drift sensor reads; the old one, before it, raised none. (The rug model, not swapped, is not what this
+    # test is about: on the issue-19 market its fixture champion's squared error rises within the day.)
     alarms = [json.loads(d) for d in activity.query("kind == 'error_drift'").data]
-    assert alarms and all(a["model"] == "moon_model" and a["version"] == new for a in alarms)
+    moon = [a for a in alarms if a["model"] == "moon_model"]
+    assert moon and all(a["version"] == new for a in moon)
 
 
 def test_a_corrupt_champion_is_refused_and_the_old_one_keeps_serving(live_root, stream_events, tmp_path):
