@@ -109,8 +109,7 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
             capped = m & np.isfinite(target[idx])
             if capped.any():
                 cap = q[capped].astype(np.float64) * (np.sqrt(target[idx[capped]]) - 1)
-                a[capped] = (np.array([min(x, int(c)) for x, c in zip(a[capped], cap, strict=True)], dtype=object)
-                             if python_ints else np.minimum(a[capped], cap.astype(np.int64)))
+                a[capped] = _at_most(a[capped], cap if python_ints else cap.astype(np.int64), python_ints)
         if present[SELL_BASE]:
             m = k == SELL_BASE
             a[m], side[m] = qty[idx[m]], 1
@@ -163,8 +162,7 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
                 own &= side == 1
                 if own.any():
                     has = stock[owner, p[own]]
-                    a[own] = (np.array([min(x, r) for x, r in zip(a[own], has, strict=True)], dtype=object)
-                              if python_ints else np.minimum(a[own], has))
+                    a[own] = _at_most(a[own], has, python_ints)
                     stock[owner, p[own]] = has - a[own]
         trade = (side >= 0) & (a > 0)
         side[~trade] = -1
@@ -185,6 +183,13 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
         out.base_after[idx], out.quote_after[idx] = b, q
         rb[p], rq[p] = b, q
     return out
+
+
+def _at_most(a: np.ndarray, limit: np.ndarray, python_ints: bool) -> np.ndarray:
+    """Element-wise min(a, limit), exact on Python-int (object) arrays."""
+    if python_ints:
+        return np.array([min(x, int(y)) for x, y in zip(a, limit, strict=True)], dtype=object)
+    return np.minimum(a, limit)
 
 
 def _liquidity(kind: int, pool: int, ppm: int, b: int, q: int, lp_of_ref: int, venue: FeeModel,
