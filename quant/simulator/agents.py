@@ -13,6 +13,7 @@ import pandas as pd
 from quant.simulator.config import CATEGORIES, WorldConfig
 from quant.simulator.entities import CHAIN_PARAMS, CHAINS, DAY_S
 from quant.simulator.events import Events, PositionIds, positions
+from quant.simulator.flows import WALK_AWAY
 from quant.simulator.rng import stream
 
 MIN_S = 60
@@ -29,8 +30,10 @@ MM_ENTRY_GAP, MM_EXIT_GAP = 0.006, 0.001
 class Market:
     """The pools as agents see them: which are open when, on which chain, and their hidden fates."""
 
-    def __init__(self, cfg: WorldConfig, pools: pd.DataFrame, t0: int, end_ts: int):
+    def __init__(self, cfg: WorldConfig, pools: pd.DataFrame, t0: int, end_ts: int, n_wallets: int):
         self.cfg, self.pools, self.t0, self.end_ts = cfg, pools, t0, end_ts
+        # Each agent's own chart rule (`flows.WALK_AWAY`), a trait of the wallet: drawn once, whatever the window.
+        self.walk_away = stream(cfg.seed, "walk-away").uniform(*WALK_AWAY, n_wallets)
         self.open = pools.open_ts.to_numpy()
         # Unclipped by the window: an exit after the window's end is cut later, not moved inside it.
         self.close = pools.close_ts.to_numpy()
@@ -39,6 +42,7 @@ class Market:
         self.category = pools.category.to_numpy()
         self.rug = pools.rug_ts.to_numpy()
         self.peak = pools.peak_ts.to_numpy()
+        self.established = pools.established.to_numpy(bool)
         # New positions only while a pool can be bought into: never after its rug.
         self.entry_end = np.where(self.rug > 0, np.minimum(self.rug, self.close), self.close)
 
@@ -71,11 +75,13 @@ def _size(rng, chain: str, mult: float, n: int, sigma: float = 0.6) -> np.ndarra
 
 def _keep(m: Market, pool, wallet, t_in, t_out, size, ids) -> Events:
     """Drop entries outside a pool's life; exits after it closes, or after its liquidity is pulled (public at
-    once: there is nothing left to sell into), become holds."""
+    once: there is nothing left to sell into), become holds. In a new pool the buyer reads the chart first."""
     pool = np.asarray(pool, np.int64)
     ok = (t_in >= m.open[pool]) & (t_in < m.entry_end[pool])
     t_out = np.where((t_out < m.close[pool]) & ((m.rug[pool] < 0) | (t_out < m.rug[pool])), t_out, -1)
-    return positions(ids, pool[ok], np.asarray(wallet)[ok], t_in[ok], t_out[ok], size[ok])
+    wallet = np.asarray(wallet)[ok]
+    walk_away = np.where(m.established[pool[ok]], np.nan, m.walk_away[wallet])
+    return positions(ids, pool[ok], wallet, t_in[ok], t_out[ok], size[ok], walk_away=walk_away)
 
 
 def plan_agents(cfg: WorldConfig, m: Market, wallets: pd.DataFrame, ids: PositionIds) -> Events:

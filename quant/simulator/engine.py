@@ -53,7 +53,7 @@ class Executed:
 
 def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray, target: np.ndarray,
             base0: np.ndarray, quote0: np.ndarray, venue: FeeModel, held: np.ndarray | None = None,
-            base_decimals: int = 6) -> Executed:
+            base_decimals: int = 6, walk_away: np.ndarray | None = None) -> Executed:
     """Run events (already sorted by pool, then time) against pools starting at reserves (base0, quote0).
 
     qty means: BUY quote in (at most what lifts the price to `target` times, where that is set); SELL_BASE base in; SELL_VALUE the base worth this much quote at the pool's price, if
@@ -67,8 +67,9 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
     base, one row per owner, one column per pool) is what they own outside the pool at its creation: the creator
     group (row GROUP), whose SELL_BASE and SELL_DOWN_TO orders draw it down and whose REMOVE_LIQUIDITY refills it,
     and everyone else (row HOLDERS), whose SELL_VALUE orders and deposits draw it down and whose WITHDRAWs refill
-    it; a sale or a deposit stops at what its owner has. int64 reserves must stay below 2**53; object (Python
-    int) reserves are exact at any size.
+    it; a sale or a deposit stops at what its owner has. `walk_away` (per event, BUY only, NaN: none): the buyer
+    does not buy while the price is that fraction or more below the pool's high so far (a chart anyone sees).
+    int64 reserves must stay below 2**53; object (Python int) reserves are exact at any size.
     """
     n = len(pool)
     dtype = base0.dtype
@@ -78,6 +79,7 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
     zeros = np.array([0] * n, dtype=object) if python_ints else np.zeros(n, dtype=dtype)
     out = Executed(np.full(n, -1, np.int8), *(zeros.copy() for _ in range(8)))
     closed = np.zeros(n, bool)  # per BUY: its position has sold
+    high = quote0.astype(np.float64) / np.maximum(base0.astype(np.float64), 1.0)  # per pool: its highest price so far
     if n == 0:
         return out
     # LP supply and the creator's LP per pool, as Python ints: their products with reserves overflow int64.
@@ -110,6 +112,9 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
             if capped.any():
                 cap = q[capped].astype(np.float64) * (np.sqrt(target[idx[capped]]) - 1)
                 a[capped] = _at_most(a[capped], cap if python_ints else cap.astype(np.int64), python_ints)
+            if walk_away is not None:
+                dd = 1.0 - (q[m].astype(np.float64) / b[m].astype(np.float64)) / high[p[m]]
+                a[m] = np.where(dd >= walk_away[idx[m]], 0, a[m])  # NaN compares False: no limit
         if present[SELL_BASE]:
             m = k == SELL_BASE
             a[m], side[m] = qty[idx[m]], 1
@@ -182,6 +187,7 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
         out.side[idx] = side
         out.base_after[idx], out.quote_after[idx] = b, q
         rb[p], rq[p] = b, q
+        high[p] = np.maximum(high[p], q.astype(np.float64) / np.maximum(b.astype(np.float64), 1.0))
     return out
 
 

@@ -21,7 +21,7 @@ CHAIN_PARAMS = {
 }
 EXCHANGES_PER_CHAIN = 4
 TOKEN_SUPPLY = 1_000_000_000
-FAST_RUG_SHARE, FAST_RUG_MEAN_S = 0.6, 12 * 60
+FAST_RUG_SHARE, FAST_RUG_MEAN_S = 0.54, 12 * 60
 # Share of the supply a new pool is seeded with; the rest is held outside it. Pump.fun graduates
 # (58% of MARKET_FACTS' cohort) reach Raydium with about 20% of their supply in the pool.
 GRADUATE_SHARE, GRADUATE_POOL_SHARE, DIRECT_POOL_SHARE = 0.58, (0.18, 0.25), (0.6, 0.9)
@@ -30,8 +30,9 @@ GRADUATE_SHARE, GRADUATE_POOL_SHARE, DIRECT_POOL_SHARE = 0.58, (0.18, 0.25), (0.
 HOLDER_SHARE = 0.3
 # A launch's share of retail attention: lognormal, the mean kept at exp(0.125). Attention to launches is heavy
 # tailed (MARKET_FACTS: 53% of launches see a 5-minute silence in their first hour, yet the median takes ~350
-# transactions to its first-hour peak), so the spread is wide: sigma 1.0, where 0.5 gave too few quiet launches.
-ACTIVITY_SIGMA = 1.0
+# transactions to its first-hour peak). Sigma 1.0 made quiet launches when buyers ignored the chart; now that a
+# crashed launch goes quiet by itself (`flows.WALK_AWAY`), 0.5 (seeds 1-2: silence 0.56, where 1.0 gave 0.68).
+ACTIVITY_SIGMA = 0.5
 
 
 def start_ts(cfg: WorldConfig) -> int:

@@ -24,7 +24,8 @@ class Events:
     """Planned actions. `amount` is in whole tokens (quote for BUY and SELL_VALUE, base for SELL_BASE) or a fraction in
     [0, 1] (SELL_REF of the referenced buy, ARBITRAGE of the price gap, ADD_LIQUIDITY of the quote reserve,
     REMOVE_LIQUIDITY of the creator's LP, WITHDRAW of the referenced deposit's LP). `ref` points at a BUY or an
-    ADD_LIQUIDITY by its position id; `pos_id` is -1 for events that open no position."""
+    ADD_LIQUIDITY by its position id; `pos_id` is -1 for events that open no position. `walk_away` (BUY only; NaN:
+    none) is the buyer's limit on the chart: no buy while the price is that fraction or more below the pool's high."""
 
     pool: np.ndarray
     ts: np.ndarray
@@ -34,11 +35,12 @@ class Events:
     pos_id: np.ndarray
     ref: np.ndarray
     target: np.ndarray
+    walk_away: np.ndarray
 
     @staticmethod
     def empty() -> Events:
         return Events(*(np.empty(0, d) for d in (np.int32, np.int64, np.int8, np.int32, np.float64,
-                                                    np.int64, np.int64, np.float64)))
+                                                    np.int64, np.int64, np.float64, np.float32)))
 
     @staticmethod
     def concat(parts: list[Events]) -> Events:
@@ -67,11 +69,11 @@ class PositionIds:
 
 
 def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac=1.0, max_impact=None,
-              take_profit=None, t_check=None) -> Events:
+              take_profit=None, t_check=None, walk_away=None) -> Events:
     """Round trips: a BUY of `size_quote` at t_in and, where t_out >= 0, a sale of `sell_frac` of what it got.
     `max_impact` (a fraction per buy) caps a buy at what lifts the price that much. Where `t_check` >= 0 the
     holder looks at the price then and sells everything if it is at least `take_profit` times its fill price (a
-    position sells once: its later exit then sells nothing)."""
+    position sells once: its later exit then sells nothing). `walk_away`: see `Events`."""
     pool, wallet = np.asarray(pool, np.int32), np.asarray(wallet, np.int32)
     t_in, t_out = np.asarray(t_in, np.int64), np.asarray(t_out, np.int64)
     n = len(pool)
@@ -87,13 +89,16 @@ def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac
         limits[:n] = 1.0 + np.broadcast_to(max_impact, (n,))
     if c:
         limits[n + m:] = np.broadcast_to(take_profit, (n,))[checks]
+    chart = np.full(n + m + c, np.nan, np.float32)
+    if walk_away is not None:
+        chart[:n] = np.broadcast_to(walk_away, (n,))
     return Events(
         pool=np.r_[pool, pool[exits], pool[checks]], ts=np.r_[t_in, t_out[exits], t_check[checks]],
         kind=np.r_[np.full(n, BUY, np.int8), np.full(m + c, SELL_REF, np.int8)],
         wallet=np.r_[wallet, wallet[exits], wallet[checks]],
         amount=np.r_[np.asarray(size_quote, np.float64), sell_frac[exits], np.ones(c)],
         pos_id=np.r_[pid, np.full(m + c, -1, np.int64)], ref=np.r_[np.full(n, -1, np.int64), pid[exits], pid[checks]],
-        target=limits,
+        target=limits, walk_away=chart,
     )
 
 
@@ -115,6 +120,7 @@ def actions(kind: int, pool, wallet, ts, amount, target=None) -> Events:
         amount=np.broadcast_to(np.asarray(amount, np.float64), (n,)).copy(),
         pos_id=np.full(n, -1, np.int64), ref=np.full(n, -1, np.int64),
         target=np.full(n, np.nan) if target is None else np.asarray(target, np.float64),
+        walk_away=np.full(n, np.nan, np.float32),
     )
 
 

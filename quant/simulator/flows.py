@@ -17,12 +17,12 @@ from quant.simulator.rng import stream
 MIN_S = 60
 ATTENTION_PHI = np.exp(-1 / 45)  # attention remembers ~45 minutes: volatility clusters over hours
 ATTENTION_SD = 1.4
-LAUNCH_BURST, LAUNCH_BURST_MIN, FLIPPER_HOLD_S = 8.0, 20.0, 2 * MIN_S
+LAUNCH_BURST, LAUNCH_BURST_MIN, FLIPPER_HOLD_S = 8.0, 40.0, 2 * MIN_S
 # Retail trade sizes: lognormal, scaled up in hot stretches (exp(SIZE_HEAT * attention)).
 TRADE_SIGMA, SIZE_HEAT = 1.1, 0.6
 # A launch's creator group sells into its first buyers in this share of rugs and slow deaths (fast dumps:
 # MARKET_FACTS' first hour crashes 49% of launches' prices by 90%, more than the 41% whose liquidity is pulled).
-EARLY_DUMP_P, EARLY_DUMP_MEAN_S, EARLY_DUMP_SHARE = 0.85, 10 * 60, (0.5, 1.0)
+EARLY_DUMP_P, EARLY_DUMP_MEAN_S, EARLY_DUMP_SHARE = 0.85, 10 * 60, (0.2, 0.7)
 # Share of rugs whose creator also dumps the rest of the allocation after the pull: a pull alone leaves the
 # price (MARKET_FACTS: 28.5% of launches crash 99% in price, 41% lose 99% of their liquidity).
 RUG_DUMP_P = 0.2
@@ -30,20 +30,25 @@ RUG_DUMP_P = 0.2
 SELL_INTO_PUMPS_S, PUMP_LIMIT = 2 * 3600, (1.2, 3.0)
 FINAL_PULL = (0.985, 0.999)  # the creator holds the LP tokens: a rug takes nearly all of the liquidity
 # Share of retail holders who sell for what they can get after a rug (the rest abandon the token): a pull alone
-# leaves the price standing, so fewer launches crash 99% in price than lose 99% of their liquidity.
-PANIC_SHARE = 0.1
+# leaves the price standing, so fewer launches crash 99% in price than lose 99% of their liquidity (0.25: seeds 1-2
+# then crash 99% in 0.30 of launches, published 0.285).
+PANIC_SHARE = 0.25
 # Share of holders who sell within minutes of a creator's public sale or withdrawal before the rug ("dev sold"
 # alerts). It is an exit, not a wave of new buyers: buying excited by dumps pumped dumped pools 200x and made
 # buying every launch win on average (seed 2), which real launch buyers do not.
 DEV_ALERT_EXIT_P, DEV_ALERT_DELAY_S = 0.5, (10, 600)
 # Sales by wallets that held the token before its pool existed, per retail entry, fading over ~1.5 hours.
 HOLDER_SELL_RATIO, HOLDER_MEMORY_MIN = 1.4, 90.0
-HOLDER_LIMIT = (0.1, 1.0)  # each holder's lowest price, as a multiple of the launch price
+HOLDER_LIMIT = (0.02, 1.0)  # each holder's lowest price, as a multiple of the launch price (some sell at any price)
 # The price impact a retail buyer accepts: lognormal, median 15% (one in ten accepts over 40%).
 MAX_IMPACT_MEDIAN, MAX_IMPACT_SIGMA = 0.15, 0.8
 # Take-profits of retail holders (trading bots offer them; "taking initials at 2x" is the common rule): the share
 # who check once during their hold, and the multiple of their fill they sell at (lognormal excess, median 2x).
 TAKE_PROFIT_SHARE, TAKE_PROFIT_MEDIAN, TAKE_PROFIT_SIGMA = 0.5, 2.0, 0.7
+# A launch buyer looks at the chart first and walks away from one this far below its high (uniform per buyer): a
+# dumped launch finds no new buyers, so its crash stays a crash (MARKET_FACTS: 49% of launches end their first hour
+# >= 90% below their peak with at most 1% of the fall recovered).
+WALK_AWAY = (0.6, 0.97)
 MAX_PIECES, PIECE_GAP_S = 10, 40  # a larger order is split into at most this many buys, ~40 s apart
 # Outside liquidity providers (no published rate; chosen so that LP churn is common, not rare): deposits per new
 # pool, per established pool-day, their size as a share of the quote reserve, how long they stay, and the share of
@@ -138,6 +143,7 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
     # Some holders glance at the chart once during their hold and take their profit if it is big enough.
     glance = np.where(rng.random(n) < TAKE_PROFIT_SHARE, t_in + (rng.random(n) * hold).astype(np.int64), -1)
     take_profit = 1.0 + rng.lognormal(np.log(TAKE_PROFIT_MEDIAN - 1.0), TAKE_PROFIT_SIGMA, n)
+    walk_away = rng.uniform(*WALK_AWAY, n)
     if pool.fate == "rug":
         holding = (t_in < pool.rug_ts) & (t_out > pool.rug_ts)
         panic = holding & (rng.random(n) < PANIC_SHARE)
@@ -165,7 +171,8 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
     glance_p = np.where((glance_p < pool.close_ts) & ((t_out_p < 0) | (glance_p < t_out_p)), glance_p, -1)
     parts = [positions(ids, np.full(int(ok.sum()), pool_idx), wallet[src][ok], t_in_p[ok], t_out_p[ok],
                        (size[src] / pieces[src])[ok], max_impact=impact[src][ok],
-                       take_profit=take_profit[src][ok], t_check=glance_p[ok])]
+                       take_profit=take_profit[src][ok], t_check=glance_p[ok],
+                       walk_away=None if pool.established else walk_away[src][ok])]
     if not pool.established:
         parts.append(_early_holders(pool, pool_idx, minute_ts, lam, h, age, rng, retail, retail_p))
 

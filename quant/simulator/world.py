@@ -89,7 +89,7 @@ def simulate(cfg: WorldConfig, progress: bool = False, keep_raw: bool = False) -
             target = usd[p.symbol] / usd[QUOTE_SYMBOL[c]] * 10.0 ** (p.quote_decimals - p.base_decimals)
         parts.append(flows.pool_flow(cfg, p, p.Index, end_ts, retail[c], retail_p[c], linked,
                                      arbs[c] if len(arbs[c]) else retail[c], target, ids))
-    market = agents.Market(cfg, pools, t0, end_ts)
+    market = agents.Market(cfg, pools, t0, end_ts, len(wallets))
     parts.append(agents.plan_agents(cfg, market, wallets, ids))
     planned = Events.concat(parts)
     del parts
@@ -278,7 +278,7 @@ def _execute_chain(sub: Events, ref: np.ndarray, chain: str, base0: np.ndarray, 
     qty[buy] = _raw(sub.amount[buy], p["quote_decimals"], chain)
     qty[dump] = _raw(sub.amount[dump], p["base_decimals"], chain)
     return execute(sub.pool, sub.kind, qty, ref, sub.target, base0, quote0, VENUES[chain], held,
-                   p["base_decimals"])
+                   p["base_decimals"], sub.walk_away)
 
 
 def _asof(ev: Events, pool: np.ndarray, ts: np.ndarray, t0: int) -> np.ndarray:

@@ -173,6 +173,27 @@ def test_sell_value_and_sell_down_to_by_hand():
     assert one(SELL_DOWN_TO, 500_000, 8.0, base=np.array([1_000_000]), quote=np.array([4_000_000])).side[0] == -1
 
 
+
+def test_a_buyer_walks_away_from_a_chart_below_its_limit_by_hand():
+    # A buy lifts the price to the pool's high, a dump takes it 75% below, then three buyers look at the chart.
+    b0, q0 = np.array([1_000_000_000]), np.array([1_000_000_000])
+    kind = np.array([BUY, SELL_BASE, BUY, BUY, BUY], np.int8)
+    qty = np.array([1_000_000_000, 500_000_000, 10_000_000, 10_000_000, 10_000_000])
+    walk_away = np.array([np.nan, np.nan, 0.5, 0.9, np.nan], np.float32)
+    out = execute(np.zeros(5, np.int64), kind, qty, np.full(5, -1), np.full(5, np.nan), b0, q0, amm.RAYDIUM_V4,
+                  walk_away=walk_away)
+    high = out.quote_after[0] / out.base_after[0]
+    drawdown = 1 - (out.quote_after[1] / out.base_after[1]) / high
+    assert 0.5 < drawdown < 0.9
+    assert out.side[2] == -1 and out.amount_in[2] == 0  # down more than it accepts: no buy
+    assert out.side[3] == 0 and out.amount_out[3] == amm.raydium_v4_amount_out(10_000_000, out.quote_after[2],
+                                                                               out.base_after[2])
+    assert out.side[4] == 0  # no limit
+    # The decision reads the past only: a different future leaves it as it was.
+    later = execute(np.zeros(6, np.int64), np.r_[kind, BUY].astype(np.int8), np.r_[qty, 5_000_000_000],
+                    np.full(6, -1), np.full(6, np.nan), b0, q0, amm.RAYDIUM_V4, walk_away=np.r_[walk_away, np.nan])
+    assert (later.side[:5] == out.side).all() and (later.amount_out[:5] == out.amount_out).all()
+
 def test_addresses_and_ids_look_like_each_chain(small_world_sim):
     w = small_world_sim
     wallets = w.truth.wallets
@@ -294,7 +315,7 @@ def test_market_makers_decide_without_future_prices(small_world_sim):
     ended before it exactly."""
     w = small_world_sim
     cfg, t0 = w.config, entities.start_ts(w.config)
-    market = agents.Market(cfg, w.truth.pools, t0, t0 + cfg.days * entities.DAY_S)
+    market = agents.Market(cfg, w.truth.pools, t0, t0 + cfg.days * entities.DAY_S, len(w.truth.wallets))
     price_at, fair_at = _public_prices(w)
     cut = t0 + entities.DAY_S + 12 * 3600 + 17
 
