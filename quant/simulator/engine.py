@@ -79,7 +79,8 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
     zeros = np.array([0] * n, dtype=object) if python_ints else np.zeros(n, dtype=dtype)
     out = Executed(np.full(n, -1, np.int8), *(zeros.copy() for _ in range(8)))
     closed = np.zeros(n, bool)  # per BUY: its position has sold
-    high = quote0.astype(np.float64) / np.maximum(base0.astype(np.float64), 1.0)  # per pool: its highest price so far
+    if walk_away is not None:  # per pool: its highest price so far
+        high = quote0.astype(np.float64) / np.maximum(base0.astype(np.float64), 1.0)
     if n == 0:
         return out
     # LP supply and the creator's LP per pool, as Python ints: their products with reserves overflow int64.
@@ -102,6 +103,7 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
         a = zeros[: len(idx)].copy()
         side = np.full(len(idx), -1, np.int8)
         present = np.bincount(k, minlength=N_KINDS)
+        price = q.astype(np.float64) / b.astype(np.float64)  # what every order of this round sees
 
         if present[BUY]:
             m = k == BUY
@@ -113,7 +115,7 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
                 cap = q[capped].astype(np.float64) * (np.sqrt(target[idx[capped]]) - 1)
                 a[capped] = _at_most(a[capped], cap if python_ints else cap.astype(np.int64), python_ints)
             if walk_away is not None:
-                dd = 1.0 - (q[m].astype(np.float64) / b[m].astype(np.float64)) / high[p[m]]
+                dd = 1.0 - price[m] / high[p[m]]
                 a[m] = np.where(dd >= walk_away[idx[m]], 0, a[m])  # NaN compares False: no limit
         if present[SELL_BASE]:
             m = k == SELL_BASE
@@ -126,7 +128,7 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
                              dtype=object)
                     if python_ints else np.minimum(qty[idx[m]] * (b[m] / q[m]), b[m]).astype(np.int64))
             # A limit: no sale below the seller's price (`target`, raw quote per raw base).
-            a[m] = np.where(q[m].astype(np.float64) / b[m].astype(np.float64) >= target[idx[m]], a[m], 0)
+            a[m] = np.where(price[m] >= target[idx[m]], a[m], 0)
             side[m] = 1
         if present[SELL_REF]:
             m = k == SELL_REF
@@ -137,15 +139,13 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
             # and a position that has sold sells nothing more.
             tp = target[idx[m]]
             fill = out.amount_in[held_by].astype(np.float64) / np.maximum(bought.astype(np.float64), 1.0)
-            price = q[m].astype(np.float64) / b[m].astype(np.float64)
-            a[m] = np.where(~closed[held_by] & (np.isnan(tp) | (price >= tp * fill)), a[m], 0)
+            a[m] = np.where(~closed[held_by] & (np.isnan(tp) | (price[m] >= tp * fill)), a[m], 0)
             side[m] = 1
         if present[ARBITRAGE] or present[SELL_DOWN_TO]:
             m = (k == ARBITRAGE) | (k == SELL_DOWN_TO)
             bf, qf = b[m].astype(np.float64), q[m].astype(np.float64)
             tgt, g = target[idx[m]], qty[idx[m]].astype(np.float64) / PPM
-            price = qf / bf
-            up, down = tgt > price * (1 + 2 * fee_frac), tgt < price * (1 - 2 * fee_frac)
+            up, down = tgt > price[m] * (1 + 2 * fee_frac), tgt < price[m] * (1 - 2 * fee_frac)
             up &= k[m] == ARBITRAGE  # SELL_DOWN_TO only sells, and only above its price
             amt = np.zeros(len(bf))
             # Size that moves the price a fraction g of the way to the target on x*y=k (the fill is exact).
@@ -187,7 +187,8 @@ def execute(pool: np.ndarray, kind: np.ndarray, qty: np.ndarray, ref: np.ndarray
         out.side[idx] = side
         out.base_after[idx], out.quote_after[idx] = b, q
         rb[p], rq[p] = b, q
-        high[p] = np.maximum(high[p], q.astype(np.float64) / np.maximum(b.astype(np.float64), 1.0))
+        if walk_away is not None:
+            high[p] = np.maximum(high[p], q.astype(np.float64) / np.maximum(b.astype(np.float64), 1.0))
     return out
 
 
