@@ -71,9 +71,10 @@ class PositionIds:
 def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac=1.0, max_impact=None,
               take_profit=None, t_check=None, walk_away=None) -> Events:
     """Round trips: a BUY of `size_quote` at t_in and, where t_out >= 0, a sale of `sell_frac` of what it got.
-    `max_impact` (a fraction per buy) caps a buy at what lifts the price that much. Where `t_check` >= 0 the
-    holder looks at the price then and sells everything if it is at least `take_profit` times its fill price (a
-    position sells once: its later exit then sells nothing). `walk_away`: see `Events`."""
+    `max_impact` (a fraction per buy) caps a buy at what lifts the price that much. At each of a position's times
+    in `t_check` (one per position, or a row of them; -1: none) the holder looks at the price and sells everything
+    if it is at least `take_profit` times its fill price (a position sells once: its later checks and exit then
+    sell nothing). `walk_away`: see `Events`."""
     pool, wallet = np.asarray(pool, np.int32), np.asarray(wallet, np.int32)
     t_in, t_out = np.asarray(t_in, np.int64), np.asarray(t_out, np.int64)
     n = len(pool)
@@ -81,23 +82,26 @@ def positions(ids: PositionIds, pool, wallet, t_in, t_out, size_quote, sell_frac
     sell_frac = np.broadcast_to(np.asarray(sell_frac, np.float64), (n,))
     exits = t_out >= 0
     t_out = np.where(exits, np.maximum(t_out, t_in + 1), -1)
-    checks = np.zeros(n, bool) if t_check is None else np.asarray(t_check) >= 0
-    t_check = np.maximum(np.asarray(t_check if t_check is not None else t_in, np.int64), t_in + 1)
-    m, c = int(exits.sum()), int(checks.sum())
+    t_check = (np.full((n, 0), -1, np.int64) if t_check is None or n == 0
+               else np.asarray(t_check, np.int64).reshape(n, -1))
+    checks = t_check >= 0
+    of_check = np.nonzero(checks)[0]  # the position of each check, row-major: a position's checks stay together
+    t_check = np.maximum(t_check[checks], t_in[of_check] + 1)
+    m, c = int(exits.sum()), len(of_check)
     limits = np.full(n + m + c, np.nan)
     if max_impact is not None:
         limits[:n] = 1.0 + np.broadcast_to(max_impact, (n,))
     if c:
-        limits[n + m:] = np.broadcast_to(take_profit, (n,))[checks]
+        limits[n + m:] = np.broadcast_to(take_profit, (n,))[of_check]
     chart = np.full(n + m + c, np.nan, np.float32)
     if walk_away is not None:
         chart[:n] = np.broadcast_to(walk_away, (n,))
     return Events(
-        pool=np.r_[pool, pool[exits], pool[checks]], ts=np.r_[t_in, t_out[exits], t_check[checks]],
+        pool=np.r_[pool, pool[exits], pool[of_check]], ts=np.r_[t_in, t_out[exits], t_check],
         kind=np.r_[np.full(n, BUY, np.int8), np.full(m + c, SELL_REF, np.int8)],
-        wallet=np.r_[wallet, wallet[exits], wallet[checks]],
+        wallet=np.r_[wallet, wallet[exits], wallet[of_check]],
         amount=np.r_[np.asarray(size_quote, np.float64), sell_frac[exits], np.ones(c)],
-        pos_id=np.r_[pid, np.full(m + c, -1, np.int64)], ref=np.r_[np.full(n, -1, np.int64), pid[exits], pid[checks]],
+        pos_id=np.r_[pid, np.full(m + c, -1, np.int64)], ref=np.r_[np.full(n, -1, np.int64), pid[exits], pid[of_check]],
         target=limits, walk_away=chart,
     )
 

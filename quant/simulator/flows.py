@@ -43,13 +43,22 @@ HOLDER_LIMIT = (0.02, 1.0)  # each holder's lowest price, as a multiple of the l
 # The price impact a retail buyer accepts: lognormal, median 15% (one in ten accepts over 40%).
 MAX_IMPACT_MEDIAN, MAX_IMPACT_SIGMA = 0.15, 0.8
 # Take-profits of retail holders (trading bots offer them; "taking initials at 2x" is the common rule): the share
-# who check once during their hold, and the multiple of their fill they sell at (lognormal excess, median 2x).
+# who set one, and the multiple of their fill they sell at (lognormal excess, median 2x). A bot's order watches the
+# price all through the hold: in a new pool here it looks about once a minute (at most TAKE_PROFIT_LOOKS times, spread
+# over the hold), so a pump meets the sales of the holders it has made rich as it goes, not only at a glance.
 TAKE_PROFIT_SHARE, TAKE_PROFIT_MEDIAN, TAKE_PROFIT_SIGMA = 0.5, 2.0, 0.7
+TAKE_PROFIT_LOOK_S, TAKE_PROFIT_LOOKS = 60, 8
 # A launch buyer looks at the chart first and walks away from one this far below its high (uniform per buyer): a
 # dumped launch finds no new buyers, so its crash stays a crash (MARKET_FACTS: 49% of launches end their first hour
 # >= 90% below their peak with at most 1% of the fall recovered).
 WALK_AWAY = (0.6, 0.97)
 MAX_PIECES, PIECE_GAP_S = 10, 40  # a larger order is split into at most this many buys, ~40 s apart
+# Volume bots: in this share of launches the creator group runs small round trips (a buy sold seconds later) to keep
+# the token on the trending lists, one every VOLUME_BOT_GAP_S on average, for a lognormal span (median
+# VOLUME_BOT_SPAN_S), each a fraction of a retail trade. The same in every fate: a bot says the creator wants
+# attention, not what it will do. No published rates; chosen against MARKET_FACTS' first-hour silences (52.7%) and
+# busy launches (a median of ~350 transactions to the peak).
+VOLUME_BOT_P, VOLUME_BOT_GAP_S, VOLUME_BOT_SPAN_S, VOLUME_BOT_SIZE = 0.4, 15.0, 60 * 60, (0.1, 0.5)
 # Outside liquidity providers (no published rate; chosen so that LP churn is common, not rare): deposits per new
 # pool, per established pool-day, their size as a share of the quote reserve, how long they stay, and the share of
 # providers who withdraw within minutes of a creator's public sale or withdrawal.
@@ -140,8 +149,14 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
                 continue  # the rug's own panic, below
             alerted = (t_in < t) & (t_out > t) & (rng.random(n) < DEV_ALERT_EXIT_P)
             t_out = np.where(alerted, t + rng.integers(*DEV_ALERT_DELAY_S, n), t_out)
-    # Some holders glance at the chart once during their hold and take their profit if it is big enough.
-    glance = np.where(rng.random(n) < TAKE_PROFIT_SHARE, t_in + (rng.random(n) * hold).astype(np.int64), -1)
+    # Holders with a take-profit order: it looks at the price through the hold and sells once it is high enough.
+    # (An established pool's price does not double in a hold: one look there, at a random time, is enough.)
+    if pool.established:
+        looks = (t_in + rng.random(n) * hold).astype(np.int64)[:, None]
+    else:
+        gap = np.maximum(TAKE_PROFIT_LOOK_S, hold / TAKE_PROFIT_LOOKS)[:, None]
+        looks = t_in[:, None] + np.cumsum(rng.exponential(1.0, (n, TAKE_PROFIT_LOOKS)) * gap, axis=1).astype(np.int64)
+    glance = np.where((rng.random(n) < TAKE_PROFIT_SHARE)[:, None] & (looks < (t_in + hold)[:, None]), looks, -1)
     take_profit = 1.0 + rng.lognormal(np.log(TAKE_PROFIT_MEDIAN - 1.0), TAKE_PROFIT_SIGMA, n)
     walk_away = rng.uniform(*WALK_AWAY, n)
     if pool.fate == "rug":
@@ -161,14 +176,15 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
     run = np.cumsum(gaps)
     offset = run - np.repeat(run[first], pieces)
     t_in_p, t_out_p = t_in[src] + offset, np.where(t_out[src] >= 0, t_out[src] + offset, -1)
-    glance_p = np.where(glance[src] >= 0, glance[src] + offset, -1)
+    glance_p = np.where(glance[src] >= 0, glance[src] + offset[:, None], -1)
     ok = np.ones(len(src), bool)
     if pool.fate == "rug":
         ok = t_in_p < pool.rug_ts
         t_out_p = np.where((t_out[src] >= 0) & (t_out[src] < pool.rug_ts) & (t_out_p >= pool.rug_ts), -1, t_out_p)
         glance_p = np.where(glance_p < pool.rug_ts, glance_p, -1)
     t_out_p = np.where(t_out_p < pool.close_ts, t_out_p, -1)
-    glance_p = np.where((glance_p < pool.close_ts) & ((t_out_p < 0) | (glance_p < t_out_p)), glance_p, -1)
+    glance_p = np.where((glance_p < pool.close_ts) & ((t_out_p[:, None] < 0) | (glance_p < t_out_p[:, None])),
+                        glance_p, -1)
     parts = [positions(ids, np.full(int(ok.sum()), pool_idx), wallet[src][ok], t_in_p[ok], t_out_p[ok],
                        (size[src] / pieces[src])[ok], max_impact=impact[src][ok],
                        take_profit=take_profit[src][ok], t_check=glance_p[ok],
@@ -195,6 +211,8 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
                                np.full(k, -1), rng.exponential(params["trade"], k)))
 
     parts.append(creator)
+    if not pool.established:
+        parts.append(_volume_bot(pool, pool_idx, t_open, t_close, rng, linked_insiders, ids))
     loud_ts = creator.ts[(creator.kind == SELL_BASE) | (creator.kind == REMOVE_LIQUIDITY)]
     parts.append(_liquidity_providers(pool, pool_idx, t_open, t_close, rng, retail, retail_p, loud_ts, ids))
     if pool.established and cex_target is not None:
@@ -227,6 +245,21 @@ def _liquidity_providers(pool, pool_idx, t_open, t_close, rng, retail, retail_p,
     ok = (t_add < t_close) & ((pool.rug_ts < 0) | (t_add < pool.rug_ts))  # nobody deposits into a pulled pool
     t_out = np.where(t_out < t_close, t_out, -1)
     return liquidity_positions(ids, np.full(int(ok.sum()), pool_idx), wallet[ok], t_add[ok], t_out[ok], size[ok])
+
+
+def _volume_bot(pool, pool_idx, t_open, t_close, rng, linked, ids) -> Events:
+    """The creator group's small round trips that keep a launch busy, until its span ends or the pool is pulled."""
+    if rng.random() >= VOLUME_BOT_P:
+        return Events.empty()
+    end = min(t_open + rng.lognormal(np.log(VOLUME_BOT_SPAN_S), 1.0), t_close)
+    if pool.fate == "rug":
+        end = min(end, pool.rug_ts)
+    n = int(rng.poisson(max(end - t_open, 0) / VOLUME_BOT_GAP_S))
+    t_in = np.sort(rng.uniform(t_open, end, n)).astype(np.int64)
+    t_out = t_in + rng.integers(2, 30, n)
+    group = np.r_[pool.creator, linked] if len(linked) else np.array([pool.creator])
+    size = CHAIN_PARAMS[pool.chain]["trade"] * rng.uniform(*VOLUME_BOT_SIZE, n)
+    return positions(ids, np.full(n, pool_idx), rng.choice(group, n), t_in, np.where(t_out < t_close, t_out, -1), size)
 
 
 def _early_holders(pool, pool_idx, minute_ts, lam, h, age, rng, retail, retail_p) -> Events:

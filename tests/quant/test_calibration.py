@@ -129,9 +129,10 @@ def test_small_world_meets_the_market_facts_within_a_looser_band(small_world_sim
     st = f["stylized"]
     assert st["excess_kurtosis_without_largest_move"] > 3  # heavy tails without the rug's step
     # MARKET_FACTS: no linear autocorrelation of returns beyond the shortest lag. At one minute a launch's sell-off
-    # runs on (buyers walk away from a falling chart, orders go in as pieces ~40 s apart): 0.09-0.12 on seeds 7-8.
+    # runs on (buyers walk away from a falling chart, orders go in as pieces ~40 s apart): 0.05-0.07 on the small
+    # world's seeds 1, 2 and 7, 0.03 on the default world's seeds 1-2, where more trading drowns it.
     acf = st["acf_returns"]
-    assert abs(acf[1]) < 0.2 and all(abs(acf[lag]) < 0.05 for lag in (5, 15, 60)), acf
+    assert abs(acf[1]) < 0.1 and all(abs(acf[lag]) < 0.05 for lag in (5, 15, 60)), acf
     # Issue 19's clustering goal: |returns| at lag 5 at least 0.1 and 0.05 above returns, the memory fading with lag.
     clustering = st["acf_abs_returns"]
     assert clustering[5] >= 0.1 and clustering[5] > acf[5] + 0.05, clustering
