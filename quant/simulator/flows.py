@@ -18,6 +18,10 @@ MIN_S = 60
 ATTENTION_PHI = np.exp(-1 / 45)  # attention remembers ~45 minutes: volatility clusters over hours
 ATTENTION_SD = 1.4
 LAUNCH_BURST, LAUNCH_BURST_MIN, FLIPPER_HOLD_S = 8.0, 40.0, 2 * MIN_S
+# A pool's retail entries per minute, at most: MARKET_FACTS' whole Raydium stream is 8,000-10,000 pool messages a
+# minute, so one pool with more than about 1% of it would be among the busiest of the market. Without it, the
+# attention process's lognormal peaks gave single launches 1,000-2,400 entries a minute.
+MAX_ENTRIES_PER_MIN = 100.0
 # Retail trade sizes: lognormal, scaled up in hot stretches (exp(SIZE_HEAT * attention)).
 TRADE_SIGMA, SIZE_HEAT = 1.1, 0.6
 # A launch's creator group sells into its first buyers in this share of rugs and slow deaths (fast dumps:
@@ -128,7 +132,8 @@ def _pool_day_or_life(cfg, pool, pool_idx, t_open, t_close, rng, retail, retail_
         creator = _liquidity_and_dev(pool, pool_idx, t_open, t_close, rng, linked_insiders)
     # Deeper pools draw more trading: intensity grows with the square root of the pool's initial liquidity.
     depth = np.sqrt(pool.quote0 / params["liquidity"]) if not pool.established else 1.0
-    lam = cfg.retail_entries_per_min * hype * pool.activity * depth * decay * np.exp(h - (ATTENTION_SD * vol) ** 2 / 2)
+    lam = np.minimum(cfg.retail_entries_per_min * hype * pool.activity * depth * decay
+                     * np.exp(h - (ATTENTION_SD * vol) ** 2 / 2), MAX_ENTRIES_PER_MIN)
     counts = rng.poisson(lam)
     n = int(counts.sum())
     t_in = np.repeat(minute_ts, counts) + rng.integers(0, MIN_S, n)
