@@ -55,7 +55,7 @@ materialize: setup
 	$(BIN)/python -m orchestration.materialize
 
 test: setup chain-fixtures browser prod-services
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
 # PostgreSQL and Redis from Debian's packages, for the PROD profile's integration test (tests/prod), installed
 # when missing. Never fails: without apt-get (or root) the test skips and prints why.

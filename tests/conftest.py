@@ -28,9 +28,13 @@ def small_world_sim(small_config):
 
 
 @pytest.fixture(scope="session")
-def world_cache(tmp_path_factory) -> Path:
-    """A world cache shared by every Dagster test of the session (the world is built once)."""
-    return tmp_path_factory.mktemp("worlds")
+def world_cache(tmp_path_factory, worker_id) -> Path:
+    """A world cache shared by every Dagster test of the session (the world is built once). Under pytest-xdist
+    the workers share one: `SimulatedMarket` locks a build, so the second worker waits for the first's."""
+    root = tmp_path_factory.getbasetemp()
+    cache = (root if worker_id == "master" else root.parent) / "worlds"
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 @pytest.fixture
