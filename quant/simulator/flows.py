@@ -252,6 +252,11 @@ def _liquidity_providers(pool, pool_idx, t_open, t_close, rng, retail, retail_p,
     return liquidity_positions(ids, np.full(int(ok.sum()), pool_idx), wallet[ok], t_add[ok], t_out[ok], size[ok])
 
 
+def _creator_group(pool, linked) -> np.ndarray:
+    """The creator's wallet and its linked wallets."""
+    return np.r_[pool.creator, linked] if len(linked) else np.array([pool.creator])
+
+
 def _volume_bot(pool, pool_idx, t_open, t_close, rng, linked, ids) -> Events:
     """The creator group's small round trips that keep a launch busy, until its span ends or the pool is pulled."""
     if rng.random() >= VOLUME_BOT_P:
@@ -262,7 +267,7 @@ def _volume_bot(pool, pool_idx, t_open, t_close, rng, linked, ids) -> Events:
     n = int(rng.poisson(max(end - t_open, 0) / VOLUME_BOT_GAP_S))
     t_in = np.sort(rng.uniform(t_open, end, n)).astype(np.int64)
     t_out = t_in + rng.integers(2, 30, n)
-    group = np.r_[pool.creator, linked] if len(linked) else np.array([pool.creator])
+    group = _creator_group(pool, linked)
     size = CHAIN_PARAMS[pool.chain]["trade"] * rng.uniform(*VOLUME_BOT_SIZE, n)
     return positions(ids, np.full(n, pool_idx), rng.choice(group, n), t_in, np.where(t_out < t_close, t_out, -1), size)
 
@@ -291,7 +296,7 @@ def _liquidity_and_dev(pool, pool_idx, t_open, t_close, rng, linked) -> Events:
     rug with its precursors, the slow bleed, and false alarms."""
     dev_alloc = TOKEN_SUPPLY * (1 - pool.pool_share) * (1 - HOLDER_SHARE)
     creator = pool.creator
-    group = np.r_[creator, linked] if len(linked) else np.array([creator])
+    group = _creator_group(pool, linked)
     parts = []
     sold = 0.0
     rug = int(pool.rug_ts)
