@@ -50,19 +50,22 @@ def test_models_have_out_of_sample_skill(data):
 
 
 def test_leakage_guard_shuffled_labels_give_chance_auc(data):
-    """Trained on labels shuffled across rows, the model can only have learned noise: out of sample its
-    AUC must fall to about 0.5. A pipeline that leaked the label into a feature would still score high."""
+    """With every row's label shuffled (training and held-out day alike) the labels are independent of the
+    features, so a pipeline that keeps the held-out day out of training scores chance there, within a row-level
+    sampling error of ~0.01. A pipeline that lets held-out rows into training memorises their labels and
+    scores far above it.
+
+    Scoring the noise model against the true labels instead is not a null: noise models share a systematic
+    component (the mean of 20 of them has AUC 0.43 against the true labels on this world, lower on the
+    high-volume, high-volatility rows where moons are), and the held-out day's labels come in 32 pools."""
     d, _, window = data
-    test = window.test(d)  # scored against the true labels of the held-out day
-    aucs = []
     for seed in (11, 12, 13):
         shuffled = d.assign(will_moon=np.random.default_rng(seed).permutation(d.will_moon.to_numpy()))
-        oos = out_of_sample(MOON, pd.concat([window.train(shuffled), test]), [window])
-        aucs.append(metrics.roc_auc(oos.will_moon, oos.score))
-    # The held-out day is 32 pools (26 with moon rows) whose rows move together, so a noise model's AUC strays
-    # from 0.5 by more than its ~13k rows suggest: 0.42-0.48 over permutation seeds 11-16 on the issue-19 market
-    # (the old market's seed 11 was within 0.05). A leak scores far above: the real model is over 0.7.
-    assert abs(np.mean(aucs) - 0.5) < 0.1 and max(aucs) < 0.6, aucs
+        oos = out_of_sample(MOON, shuffled, [window])
+        assert abs(metrics.roc_auc(oos.will_moon, oos.score) - 0.5) < 0.05, seed
+    train, test = window.train(shuffled), window.test(shuffled)
+    contaminated = predict(train_booster(MOON, pd.concat([train, test])), test, MOON.features)
+    assert metrics.roc_auc(test.will_moon, contaminated) > 0.7  # measured 0.86-0.87: the guard can fail
 
 
 def test_purge_gap_keeps_label_horizon_out_of_training():
