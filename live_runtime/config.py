@@ -26,7 +26,9 @@ class RiskLimits:
     max_consecutive_losses: int = 4  # then REDUCING (exits only) for `loss_cooldown_min` of market time
     loss_cooldown_min: float = 60.0
     max_volatility: float = 0.25  # a pool's volatility_10 above this blocks entries in it
-    market_volatility_limit: float = 0.15  # the median volatility_10 of a batch above this: REDUCING
+    # REDUCING while the recent snapshots' average volatility_10, each counted at most at max_volatility, is
+    # above this (so it must be below max_volatility to ever trip)
+    market_volatility_limit: float = 0.15
     max_order_notional: float = 1.0  # quote units (SOL) per order
     stop_loss: float = 0.20  # close a position that has lost this fraction
     take_profit: float = 0.30  # close a position that has gained this fraction
@@ -50,6 +52,10 @@ class RiskLimits:
             if live and not lo <= value <= hi:
                 raise ConfigError(f"risk limit {f.name}={value!r} is outside [{lo}, {hi}], "
                                   "which live mode does not allow")
+        if self.market_volatility_limit >= self.max_volatility:
+            raise ConfigError(f"risk limit market_volatility_limit={self.market_volatility_limit!r} must be below "
+                              f"max_volatility={self.max_volatility!r}: pools count at most at that, so the "
+                              "market breaker could never trip")
         return self
 
 

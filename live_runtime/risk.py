@@ -116,11 +116,14 @@ class RiskGuard:
 
     def observe_volatility(self, volatilities: Iterable[float]) -> None:
         """The market's volatility: an exponential average over snapshots in market order (so it does not
-        depend on how the stream was cut into batches), NaN (too young to know) skipped."""
-        v = self.market_volatility
+        depend on how the stream was cut into batches), NaN (too young to know) skipped. A pool counts at most
+        at the per-pool entry limit: about half of all launches crash 90% within their first hour
+        (MARKET_FACTS), so one crashing launch is ordinary, already barred from entry, and must not move the
+        market's gauge tenfold; the breaker measures how much of the market is wild, not how wild one pool is."""
+        v, cap = self.market_volatility, self.limits.max_volatility
         for x in volatilities:
             if x == x:
-                v = 0.98 * v + 0.02 * x
+                v = 0.98 * v + 0.02 * min(x, cap)
         self.market_volatility = v
 
     def describe(self) -> dict:

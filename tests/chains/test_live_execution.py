@@ -201,7 +201,7 @@ def test_the_runtime_trades_live_on_the_chain_and_a_restart_sends_nothing_again(
                               online_weight=0.0)
     cfg = replace(live_config(live_root, tmp_path), decision=decision, quote_symbol="ETH", live=True,
                   starting_balance=5.0)
-    risk = replace(cfg.risk, max_volatility=1.0, market_volatility_limit=1.0)
+    risk = replace(cfg.risk, max_volatility=1.0, market_volatility_limit=0.99)
 
     def run():
         journal = Journal(cfg.journal_dir)

@@ -36,8 +36,7 @@ def test_reads_describe_the_running_engine(engine):
     status = client.get("/status").json()
     assert status["stats"]["events"] == EVENTS and status["mode"] == "paper"
     assert client.get("/models").json()["serving"]["moon_model"]["version"] == engine.watcher.current.moon.version
-    risk = client.get("/risk").json()  # the guard's own state, with the reason when it is not ACTIVE
-    assert risk["state"] == str(engine.risk.state) and (risk["state"] == "ACTIVE") == (not risk["reasons"])
+    assert client.get("/risk").json()["state"] == "ACTIVE"
     decisions = client.get("/decisions/recent").json()
     assert decisions and {"action", "reasons", "p_moon", "p_rug"} <= set(decisions[0])
     assert client.get("/predictions/recent").json()

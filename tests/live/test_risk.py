@@ -64,6 +64,9 @@ def test_market_volatility_breaker(guard):
     assert guard.update(DAY0 + US_PER_MIN, 10.0) is RiskState.REDUCING
     guard.observe_volatility([0.01] * 400)
     assert guard.update(DAY0 + 2 * US_PER_MIN, 10.0) is RiskState.ACTIVE
+    guard.observe_volatility([3.0, 0.02, 0.02, 0.02] * 100)  # one crashing launch among calm pools
+    assert guard.market_volatility == pytest.approx(0.25 / 4 + 0.02 * 3 / 4, rel=0.1)
+    assert guard.update(DAY0 + 3 * US_PER_MIN, 10.0) is RiskState.ACTIVE
 
 
 def test_kill_file_halts_at_the_next_order_and_flattens(guard):
@@ -82,7 +85,7 @@ def test_stop_loss_and_take_profit(guard):
 
 @pytest.mark.parametrize("field,value", [("max_open_positions", 0), ("daily_loss_limit", math.inf),
                                          ("stop_loss", math.nan), ("max_order_notional", -1.0),
-                                         ("max_consecutive_losses", None)])
+                                         ("max_consecutive_losses", None), ("market_volatility_limit", 0.3)])
 def test_no_value_switches_a_breaker_off(field, value):
     with pytest.raises(ConfigError, match=field):
         RiskLimits(**{field: value}).validate(live=False)
