@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from quant.evaluation import leakage
 from quant.evaluation.backtest import BacktestConfig, backtest, round_trip
 from quant.evaluation.walk_forward import out_of_sample
 from quant.features import batch_features
@@ -66,6 +67,54 @@ def test_leakage_guard_shuffled_labels_give_chance_auc(data):
     train, test = window.train(shuffled), window.test(shuffled)
     contaminated = predict(train_booster(MOON, pd.concat([train, test])), test, MOON.features)
     assert metrics.roc_auc(test.will_moon, contaminated) > 0.7  # measured 0.86-0.87: the guard can fail
+
+
+def test_no_feature_alone_ranks_a_label_like_a_leak(data):
+    """Each feature alone against each label on the held-out day stays under the leak ceiling (measured at most
+    0.92: pool age against rugs, which are front-loaded). A copy of the moon label's own path is caught; the
+    horizon's end return is not (0.83 and 0.91), so the perturbation test below is the one that catches windows
+    reaching forward."""
+    d, _, window = data
+    test = window.test(d)
+    assert leakage.suspects(test, MOON.features, ["will_moon", "will_rug"]) == {}
+    caught = leakage.suspects(test, [*MOON.features, "fwd_max_return"], ["will_moon", "will_rug"])
+    assert list(caught) == [("fwd_max_return", "will_moon")]
+
+
+def _perturbed_after(w, t: pd.Timestamp):
+    """The world's snapshots and swaps with every row later than `t` changed (prices, reserves, amounts scaled
+    by independent random factors), the rows themselves kept."""
+    rng = np.random.default_rng(3)
+    snaps, swaps = w.pool_snapshots.copy(), w.swaps.copy()
+    for frame, cols in ((snaps, ["price", "base_reserve", "quote_reserve", "volume_24h"]),
+                        (swaps, ["amount_in", "amount_out", "reserve_base_before", "reserve_quote_before", "price"])):
+        later = (frame.ts > t).to_numpy()
+        for c in cols:
+            frame.loc[later, c] = frame.loc[later, c].to_numpy() * rng.lognormal(0.0, 0.5, later.sum())
+    return snaps, swaps
+
+
+def test_changing_the_future_moves_no_feature_or_prediction_before_it(small_world_sim, data):
+    """The whole path from the market tables to a model's score: every row after t changed, nothing at or
+    before t moves. The same check on a planted window that reaches three snapshots ahead catches it."""
+    w = small_world_sim
+    d, _, window = data
+    t = pd.Timestamp("2026-01-02 12:00")
+    booster = train_booster(MOON, d[d.ts < t - VALIDATION_PURGE])
+
+    def scored(snaps, swaps, leak=False):
+        f = batch_features(snaps, swaps).to_pandas()
+        if leak:
+            f["ret_10"] = f.groupby("pool_id").ret_10.shift(-3)
+        return f.assign(score=predict(booster, f, MOON.features))
+
+    later_snaps, later_swaps = _perturbed_after(w, t)
+    columns = [*MOON.features, "score"]
+    moved = leakage.moved_before(scored(w.pool_snapshots, w.swaps), scored(later_snaps, later_swaps), t, columns)
+    assert sum(moved.values()) == 0, {c: n for c, n in moved.items() if n}
+    leaked = leakage.moved_before(scored(w.pool_snapshots, w.swaps, leak=True),
+                                  scored(later_snaps, later_swaps, leak=True), t, columns)
+    assert leaked["ret_10"] > 0 and leaked["score"] > 0 and leaked["volatility_10"] == 0
 
 
 def test_purge_gap_keeps_label_horizon_out_of_training():
