@@ -71,8 +71,7 @@ def backtest(candidates: pd.DataFrame, snapshots: pd.DataFrame, cfg: BacktestCon
                "received": received, "pnl": received - spent}
         open_pos.append(pos)
         trades.append(pos)
-    return summarise(pd.DataFrame(trades, columns=["pool_id", "signal_ts", "entry_ts", "exit_ts", "spent",
-                                                   "received", "pnl"]), cfg.start_balance)
+    return summarise(pd.DataFrame(trades, columns=TRADE_COLUMNS), cfg.start_balance)
 
 
 def buy_and_hold_new_pools(snapshots: pd.DataFrame, new_pools: set[str], start_balance: float = 10.0) -> dict:
@@ -85,8 +84,35 @@ def buy_and_hold_new_pools(snapshots: pd.DataFrame, new_pools: set[str], start_b
         spent, received = round_trip(g.iloc[1], g.iloc[-1], stake)
         trades.append({"pool_id": g.pool_id.iloc[0], "signal_ts": g.ts.iloc[0], "entry_ts": g.ts.iloc[1],
                        "exit_ts": g.ts.iloc[-1], "spent": spent, "received": received, "pnl": received - spent})
-    return summarise(pd.DataFrame(trades, columns=["pool_id", "signal_ts", "entry_ts", "exit_ts", "spent",
-                                                   "received", "pnl"]), start_balance)
+    return summarise(pd.DataFrame(trades, columns=TRADE_COLUMNS), start_balance)
+
+
+TRADE_COLUMNS = ["pool_id", "signal_ts", "entry_ts", "exit_ts", "spent", "received", "pnl"]
+RANDOM_DRAWS = 20
+
+
+def no_trade(start_balance: float = 10.0) -> dict:
+    return summarise(pd.DataFrame(columns=TRADE_COLUMNS), start_balance)
+
+
+def launch_flip(snapshots: pd.DataFrame, new_pools: set[str], cfg: BacktestConfig = BacktestConfig()) -> dict:
+    """Buy every new pool on its first snapshot (filled at the next) and sell `cfg.hold` snapshots later,
+    under the same balance and position limits as the strategy: the first thing a launch trader tries."""
+    first = snapshots[snapshots.pool_id.isin(new_pools)].sort_values("ts").groupby("pool_id", sort=False).head(1)
+    return backtest(first[["pool_id", "ts"]].assign(priority=0.0), snapshots, cfg)
+
+
+def random_entries(rows: pd.DataFrame, n: int, snapshots: pd.DataFrame, cfg: BacktestConfig = BacktestConfig(),
+                   draws: int = RANDOM_DRAWS, seed: int = 0) -> dict:
+    """`n` signals at rows drawn at random from `rows` (the strategy's candidate rows), traded like the
+    strategy's; `draws` draws, the median one by net PnL returned with every draw's PnL beside it."""
+    rng = np.random.default_rng(seed)
+    n = min(max(n, 1), len(rows))
+    results = [backtest(rows.iloc[np.sort(rng.choice(len(rows), n, replace=False))][["pool_id", "ts"]]
+                        .assign(priority=0.0), snapshots, cfg) for _ in range(draws)]
+    results.sort(key=lambda r: r["net_pnl"])
+    median = results[len(results) // 2]
+    return {**median, "net_pnl_draws": [r["net_pnl"] for r in results]}
 
 
 def summarise(trades: pd.DataFrame, start_balance: float) -> dict:

@@ -11,7 +11,14 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from quant.evaluation import leakage
-from quant.evaluation.backtest import BacktestConfig, backtest, round_trip
+from quant.evaluation.backtest import (
+    BacktestConfig,
+    backtest,
+    launch_flip,
+    no_trade,
+    random_entries,
+    round_trip,
+)
 from quant.evaluation.walk_forward import out_of_sample
 from quant.features import batch_features
 from quant.features.labels import build_labels
@@ -175,6 +182,23 @@ def test_backtest_holds_at_most_three_positions_and_exits_after_hold():
     assert (trades.exit_ts - trades.entry_ts == pd.Timedelta(minutes=10)).all()
     assert (trades.entry_ts == pools.ts.min() + pd.Timedelta(minutes=1)).all()  # filled a snapshot later
     assert result["net_pnl"] > 0 and trades.spent.tolist() == [3.0, 3.0, 3.0]
+
+
+def test_trading_baselines_launch_flip_random_entry_and_no_trade():
+    pools = pd.concat([snapshot_rows(np.linspace(0.001, 0.002, 30), pool=f"P{i}",
+                                     start=f"2026-01-02 00:0{i}") for i in range(5)])
+    flip = launch_flip(pools, {"P1", "P3"}, BacktestConfig(start_balance=9.0, max_positions=3, hold=10))
+    trades = flip["trades"]
+    assert sorted(trades.pool_id) == ["P1", "P3"]
+    first = pools.groupby("pool_id").ts.min()
+    assert (trades.signal_ts.to_numpy() == first[trades.pool_id].to_numpy()).all()  # its first snapshot
+    assert flip["net_pnl"] > 0  # prices doubled over the 30 minutes
+    rows = pools[["pool_id", "ts"]]
+    drawn = random_entries(rows, 2, pools, BacktestConfig(start_balance=9.0, max_positions=3, hold=10))
+    assert len(drawn["net_pnl_draws"]) == 20 and drawn["net_pnl_draws"] == sorted(drawn["net_pnl_draws"])
+    assert drawn["net_pnl"] == drawn["net_pnl_draws"][10] and 1 <= drawn["n_trades"] <= 2
+    assert random_entries(rows, 2, pools)["net_pnl_draws"] == random_entries(rows, 2, pools)["net_pnl_draws"]
+    assert no_trade(10.0)["net_pnl"] == 0.0 and no_trade(10.0)["n_trades"] == 0
 
 
 def test_slippage_model_features_come_from_before_the_swap(small_world_sim):
