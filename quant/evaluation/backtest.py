@@ -91,7 +91,7 @@ TRADE_COLUMNS = ["pool_id", "signal_ts", "entry_ts", "exit_ts", "spent", "receiv
 RANDOM_DRAWS = 20
 
 
-def no_trade(start_balance: float = 10.0) -> dict:
+def no_trade(start_balance: float = BacktestConfig.start_balance) -> dict:
     return summarise(pd.DataFrame(columns=TRADE_COLUMNS), start_balance)
 
 
