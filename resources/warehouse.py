@@ -66,6 +66,7 @@ class Warehouse(DuckDBResource):
         with self.get_connection() as con:
             con.register("batch", df)
             con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM batch LIMIT 0")
+            _add_new_columns(con, table)
             con.execute("BEGIN TRANSACTION")
             con.execute(f"DELETE FROM {table} WHERE {where}", params)
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch")
@@ -108,6 +109,7 @@ class ParquetWarehouse(Warehouse):
             exists = bool(con.execute("SELECT 1 FROM duckdb_views() WHERE view_name = ?", [table]).fetchall())
             con.register("batch", df)
             con.execute(f"CREATE TEMP TABLE new AS SELECT * FROM {table if exists else 'batch'} LIMIT 0")
+            _add_new_columns(con, "new")
             con.execute("INSERT INTO new BY NAME SELECT * FROM batch")
             files = {folder / f"{key}.parquet" for (key,) in con.execute(f"SELECT DISTINCT {layout} FROM new").fetchall()}
             if exists:  # and the files holding rows to delete
@@ -124,6 +126,15 @@ class ParquetWarehouse(Warehouse):
                     args += params
                 _write_atomic(con, sql, args, path)
             con.unregister("batch")
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Columns the registered `batch` has and `table` lacks are added to it (null in its older rows): a
+    table written before a column existed (a new label) takes the new batches instead of refusing them."""
+    have = {name for (name, *_rest) in con.execute(f"DESCRIBE {table}").fetchall()}
+    for name, kind, *_rest in con.execute("DESCRIBE batch").fetchall():
+        if name not in have:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
 
 
 def _write_atomic(con: duckdb.DuckDBPyConnection, sql: str, params: list, path: Path) -> None:

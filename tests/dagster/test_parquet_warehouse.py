@@ -69,3 +69,12 @@ def test_parquet_files_are_one_per_day_and_never_half_written(tmp_path):
     # a writer killed mid-file leaves only a temporary name, which no reader sees
     (tmp_path / "t" / "2026-01-02.parquet.tmp-deadbeef").write_bytes(b"PAR1 half a file")
     assert warehouse.query("SELECT count(*) AS n FROM t").n.iloc[0] == 48
+
+
+def test_a_batch_with_a_new_column_extends_the_table(warehouse):
+    """A table stored before a column existed (pool_labels before bankable_return) takes the newer batches."""
+    warehouse.replace_window("t", hourly("2026-01-01", 24), DAY1, DAY2)
+    warehouse.replace_window("t", hourly("2026-01-02", 24).assign(y=2.5), DAY2, DAY3)
+    stored = warehouse.query("SELECT * FROM t ORDER BY ts")
+    assert list(stored.columns) == ["ts", "pool_id", "x", "y"]
+    assert stored.y.isna().sum() == 24 and (stored.y[24:] == 2.5).all()
