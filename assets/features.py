@@ -89,9 +89,11 @@ def feature_assets(partitions: dg.PartitionsDefinition) -> tuple[dg.AssetsDefini
         deps=[dg.AssetDep("pool_snapshots", partition_mapping=WITH_NEXT_DAY)],
     )
     def pool_labels(context: dg.AssetExecutionContext, config: LabelsConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-        """Forward labels of every pool snapshot of the day (will_moon, will_rug, regime), in table pool_labels."""
+        """Forward labels of every pool snapshot of the day (will_moon, will_rug, regime, bankable_return), in table
+        pool_labels."""
         start, end = context.partition_time_window
-        snaps = _snapshots_with_edge(warehouse, start, end, "next", config.horizon)
+        # horizon + 1: bankable_return enters at the next snapshot and exits `horizon` after it.
+        snaps = _snapshots_with_edge(warehouse, start, end, "next", config.horizon + 1)
         labels = build_labels(snaps, LabelConfig(horizon=config.horizon)).to_pandas()
         lo, hi = pd.Timestamp(start).tz_localize(None), pd.Timestamp(end).tz_localize(None)
         labels = labels[(labels.ts >= lo) & (labels.ts < hi)].reset_index(drop=True)
@@ -103,6 +105,7 @@ def feature_assets(partitions: dg.PartitionsDefinition) -> tuple[dg.AssetsDefini
             "null_labels": int((~known).sum()),
             "will_moon_rate": float(labels.will_moon[known].mean()) if known.any() else float("nan"),
             "will_rug_rate": float(labels.will_rug[known].mean()) if known.any() else float("nan"),
+            "bankable_win_rate": float((labels.bankable_return.dropna() > 0).mean()) if labels.bankable_return.notna().any() else float("nan"),
             "regimes": dg.MetadataValue.json(labels.regime.value_counts().to_dict()), "horizon": config.horizon,
         })
 

@@ -3,6 +3,10 @@
 `will_moon`: the best price within the horizon is at least +15% above now. `will_rug`: the worst is at
 least 50% below now, or a reserve drain (a one-step quote-reserve fall of 30% or more) happens within it.
 `regime` names the path: rug_dump, moon_mission, steady_climb (ends at least +5% up) or sideways_chop.
+`bankable_return`: what the strategy banks, not what the price touches — the return of buying `stake` SOL at
+the next snapshot's reserves and selling `horizon` snapshots after that, net of both fees, on Raydium v4's
+exact integer math (quant.market.amm.round_trip, our buy left in the pool as the backtest leaves it); Solana
+pools only (the backtest's venue), computed where the snapshots carry reserves and decimals.
 A snapshot with fewer than `horizon` snapshots after it in the data gets null labels, never labels computed
 on a shortened horizon; the label assets read the next day's head so that only the true end stays null.
 """
@@ -16,6 +20,7 @@ import pandas as pd
 import polars as pl
 
 from quant.features.definitions import DRAIN_THRESHOLD
+from quant.market.amm import round_trip_vec
 
 LABELS = ("will_moon", "will_rug", "regime")
 REGIMES = ("moon_mission", "steady_climb", "sideways_chop", "rug_dump")
@@ -28,12 +33,18 @@ class LabelConfig:
     rug_return: float = -0.5
     drain: float = DRAIN_THRESHOLD
     climb_return: float = 0.05
+    stake: float = 10.0 / 3  # SOL per trade: the backtest's (quant.evaluation.backtest.BacktestConfig.stake)
+
+
+AMM_COLUMNS = ("chain", "base_reserve", "base_decimals", "quote_decimals")
 
 
 def build_labels(snapshots: pd.DataFrame | pl.DataFrame, cfg: LabelConfig = LabelConfig()) -> pl.DataFrame:
-    """pool_id, ts, will_moon, will_rug (1.0 / 0.0 / null), regime, and the forward returns behind them."""
+    """pool_id, ts, will_moon, will_rug (1.0 / 0.0 / null), regime, the forward returns behind them and, where
+    the snapshots carry AMM_COLUMNS, bankable_return."""
     df = snapshots if isinstance(snapshots, pl.DataFrame) else pl.from_pandas(snapshots)
-    df = df.select("pool_id", "ts", "price", "quote_reserve")
+    amm = all(c in df.columns for c in AMM_COLUMNS)
+    df = df.select("pool_id", "ts", "price", "quote_reserve", *(AMM_COLUMNS if amm else ()))
     # Sorted by pool (in the order of its id) and time, through integer codes: sorting and grouping on
     # 44-character ids costs several times more at millions of rows.
     ids = df["pool_id"].unique().sort()
@@ -45,6 +56,8 @@ def build_labels(snapshots: pd.DataFrame | pl.DataFrame, cfg: LabelConfig = Labe
     step_drop = (pl.col("quote_reserve") / pl.col("quote_reserve").shift(1) - 1).alias("_step")
     df = df.with_columns(remaining, pl.when(pool == pool.shift(1)).then(step_drop).alias("_step"))
     h = cfg.horizon
+    extra = [pl.Series("bankable_return", _bankable(df, cfg)).fill_nan(None)] if amm else []
+    df = df.with_columns(*extra)
     ahead = [pl.col("price").shift(-j) / pl.col("price") - 1 for j in range(1, h + 1)]
     drains = [(pl.col("_step").shift(-j) < cfg.drain) for j in range(1, h + 1)]
     full = pl.col("_remaining") >= h
@@ -65,8 +78,26 @@ def build_labels(snapshots: pd.DataFrame | pl.DataFrame, cfg: LabelConfig = Labe
         "pool_id", "ts",
         moon.cast(pl.Float64).alias("will_moon"), rug.cast(pl.Float64).alias("will_rug"),
         pl.when(full).then(regime).alias("regime"),
-        "fwd_max_return", "fwd_min_return", "fwd_return",
+        "fwd_max_return", "fwd_min_return", "fwd_return", *(["bankable_return"] if amm else []),
     ).collect()
+
+
+def _bankable(df: pl.DataFrame, cfg: LabelConfig) -> np.ndarray:
+    """`bankable_return` of each row of `df` (sorted by pool and time, with `_remaining`); NaN where the
+    exit lies past the pool's data, off Solana, or a reserve is empty."""
+    h, n = cfg.horizon, len(df)
+    base, quote = df["base_reserve"].to_numpy(), df["quote_reserve"].to_numpy()
+    ok = (df["_remaining"].to_numpy() >= h + 1) & (df["chain"].to_numpy() == "solana")
+    rows = np.flatnonzero(ok)
+    entry, exit_ = rows + 1, rows + 1 + h
+    live = (base[entry] > 0) & (quote[entry] > 0) & (base[exit_] > 0) & (quote[exit_] > 0)
+    rows, entry, exit_ = rows[live], entry[live], exit_[live]
+    spent, received = round_trip_vec(base[entry], quote[entry], base[exit_], quote[exit_],
+                                     df["base_decimals"].to_numpy()[entry], df["quote_decimals"].to_numpy()[entry],
+                                     cfg.stake)
+    out = np.full(n, np.nan)
+    out[rows] = received / spent - 1
+    return out
 
 
 def label_paths(price: np.ndarray, quote_reserve: np.ndarray, cfg: LabelConfig = LabelConfig()) -> tuple[np.ndarray, np.ndarray]:

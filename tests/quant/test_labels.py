@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from quant.features.labels import LabelConfig, build_labels
 
@@ -88,3 +89,27 @@ def test_label_paths_equal_build_labels_on_every_snapshot(small_world_sim):
     assert rug.sum() > 0 and moon.sum() > 0
     np.testing.assert_array_equal(moon, batch.will_moon.to_numpy()[rows])
     np.testing.assert_array_equal(rug, batch.will_rug.to_numpy()[rows])
+
+
+def test_bankable_return_is_the_backtests_fill_to_the_last_lamport(small_world_sim):
+    """The label the strategy trades equals, row by row, the scalar AMM round trip and a one-signal backtest."""
+    from quant.evaluation.backtest import BacktestConfig, backtest
+    from quant.market.amm import round_trip
+
+    cfg = LabelConfig()
+    snaps = small_world_sim.pool_snapshots.sort_values(["pool_id", "ts"]).reset_index(drop=True)
+    labels = build_labels(snaps, cfg).to_pandas()
+    assert cfg.stake == BacktestConfig().stake
+    assert labels.bankable_return[snaps.chain.to_numpy() != "solana"].isna().all()
+    known = np.flatnonzero(labels.bankable_return.notna().to_numpy())
+    assert (labels.bankable_return > 0).mean() > 0.05 and (labels.bankable_return < 0).mean() > 0.05
+    for i in np.random.default_rng(0).choice(known, 200, replace=False):
+        spent, received = round_trip(snaps.iloc[i + 1], snaps.iloc[i + 1 + cfg.horizon], cfg.stake)
+        assert labels.bankable_return[i] == received / spent - 1
+    for i in known[:: len(known) // 5][:5]:
+        one = backtest(snaps.iloc[[i]][["pool_id", "ts"]].assign(priority=1.0), snaps)
+        assert one["n_trades"] == 1
+        assert one["net_pnl"] / one["trades"].spent[0] == pytest.approx(labels.bankable_return[i], rel=1e-12)
+    # Null, never cut short, where the exit (horizon + 1 snapshots ahead) lies past the pool's data.
+    remaining = snaps.groupby("pool_id").cumcount(ascending=False).to_numpy()
+    assert labels.bankable_return[remaining <= cfg.horizon].isna().all()
