@@ -49,7 +49,10 @@ def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig, 
     plot_path.parent.mkdir(parents=True, exist_ok=True)
     plot_path.write_bytes(png)
     pnl = pd.DataFrame({k: {"net_pnl_sol": v["net_pnl"], "trades": v["n_trades"], "win_rate": v["win_rate"],
-                            "worst_trade_sol": v["worst_trade"]} for k, v in trading.items()})
+                            "worst_trade_sol": v["worst_trade"],
+                            "signals_touching_moon": v.get("signals_touching_moon", float("nan")),
+                            "signals_banking_profit": v.get("signals_banking_profit", float("nan"))}
+                        for k, v in trading.items()})
     goals = report["goals"]
     statements = [f"{name}: {'MET' if g['met'] else 'MISSED'} ({g['goal']}; value {g['value']:.4f})"
                   for name, g in goals.items()]
@@ -57,16 +60,19 @@ def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig, 
         metadata={
             "moon_model_vs_baselines": dg.MetadataValue.md(_md(report["reports"]["moon_model"])),
             "rug_model_vs_baselines": dg.MetadataValue.md(_md(report["reports"]["rug_model"])),
+            "entry_model_vs_baselines": dg.MetadataValue.md(_md(report["reports"]["entry_model"])),
             "moon_calibration": dg.MetadataValue.md(report["calibration"]["moon_model"].to_markdown(index=False, floatfmt=".4f")),
             "rug_calibration": dg.MetadataValue.md(report["calibration"]["rug_model"].to_markdown(index=False, floatfmt=".4f")),
             "slippage_mae_vs_constant_product": dg.MetadataValue.json(report["slippage_mae"]),
             "backtest": dg.MetadataValue.md(_md(pnl)),
             "backtest_rules": dg.MetadataValue.md(
                 f"Solana pools of the held-out days, {start:g} SOL, stake {start / 3:.2f} SOL, at most 3 positions. "
-                "Model: enter when P(moon) > 0.7 and P(rug) < 0.3; launch flip: every new pool at its first "
+                "Model: enter when P(moon) > 0.7 and P(rug) < 0.3; entry model: enter when the expected "
+                "bankable return (the round trip net of both fees, quant.features.labels) is above 0; launch flip: every new pool at its first "
                 "snapshot; random entry: as many signals as the model's at random rows of the same pools (the "
                 f"median of {RANDOM_DRAWS} draws; every draw in random_entry_draws); rule-based: the "
-                "hand-written moon filter (quant.evaluation.baselines); buy-and-hold: every pool opened in the "
+                "hand-written moon filter (quant.evaluation.baselines; in a pool's first three snapshots, which have no "
+                "3-step return, one step's return or the buyers' flow stand in for it); buy-and-hold: every pool opened in the "
                 "window, balance split evenly. Filled on Raydium v4 math (quant.market.amm) at the snapshot after the signal, sold 10 "
                 "snapshots later; equity is realised PnL."),
             "random_entry_draws": dg.MetadataValue.json([round(x, 4) for x in trading["random_entry"]["net_pnl_draws"]]),
@@ -94,15 +100,16 @@ def promotion_check(model: str) -> str:
     group_name="evaluation", kinds={"xgboost"}, owners=[ML_OWNER], deps=["model_evaluation", *SPECS],
     check_specs=[dg.AssetCheckSpec(promotion_check(m), asset="model_promotion", blocking=True,
                                    description=f"The {m} candidate became (or already is) the champion: it beat the "
-                                               "champion on the same held-out window by the margin.")
+                                               "champion on the hold-out's first half by the margin.")
                  for m in SPECS],
 )
 def model_promotion(config: TrainingConfig, warehouse: Warehouse, model_registry: ModelRegistry) -> dg.MaterializeResult:
     """Champion/challenger: each model's candidate against its champion on the same held-out window."""
     registry = model_registry.registry()
     window = training_window(warehouse, config.train_days, config.holdout_days)
-    holdouts = {"labelled": window.test(labelled_data(warehouse, window)),
-                "slippage": thin(window.test(slippage_data(warehouse, window)), config.slippage_rows)}
+    choose, report = window.choose_and_report()  # chosen on the first half; figures shown from the second
+    holdouts = {"labelled": choose.test(labelled_data(warehouse, window)),
+                "slippage": thin(choose.test(slippage_data(warehouse, window)), config.slippage_rows)}
     decisions, results = {}, []
     for name, spec in SPECS.items():
         candidate = registry.candidate(name)
@@ -117,6 +124,9 @@ def model_promotion(config: TrainingConfig, warehouse: Warehouse, model_registry
                                            metadata={**decision.as_metadata(), "champion_now": registry.champion(name)}))
     return dg.MaterializeResult(
         metadata={f"{n}_champion": str(registry.champion(n)) for n in SPECS}
-        | {f"{n}_decision": d.reason for n, d in decisions.items()},
+        | {f"{n}_decision": d.reason for n, d in decisions.items()}
+        | {"chosen_on": f"{choose.test_start} to {choose.test_end}",
+           "figures_reported_on": f"{report.test_start} to {report.test_end} (the champions' manifest metrics; no "
+                                  "row of it took part in choosing)"},
         check_results=results,
     )

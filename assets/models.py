@@ -36,14 +36,18 @@ def train_and_register(spec: ModelSpec, config: TrainingConfig, warehouse: Wareh
     booster = train_booster(spec, train)
     pred = predict(booster, holdout, spec.features)
     train_rate = float(train[spec.target].mean()) if spec.is_classifier else None
-    held = holdout_metrics(spec, holdout, pred, train_rate)
+    # The figures a champion shows come from the second half of the hold-out: model_promotion chooses on the
+    # first (quant.models.datasets.Window.choose_and_report), so no shown figure helped choose it.
+    _choose, report = window.choose_and_report()
+    reported = report.test(holdout)
+    held = holdout_metrics(spec, reported, predict(booster, reported, spec.features), train_rate)
     registry = model_registry.registry()
     # The operating point's choice (rug model): the weight of positive rows and the recall it reached on the
     # training window's own last day (quant.models.train.positive_weight).
     operating = {k: booster.attr(k) for k in ("positive_weight", "operating_point_recall") if booster.attr(k)}
     version = registry.register(
         spec.name, booster, list(spec.features), metrics=held, training_window=window.describe(), **operating,
-        training_rows=len(train), holdout_rows=len(holdout), target=spec.target, params=spec.xgb_params(),
+        metrics_window=report.describe(), training_rows=len(train), holdout_rows=len(holdout), target=spec.target, params=spec.xgb_params(),
         rounds=spec.rounds, data_fingerprint=data_fingerprint(train, [*spec.features, spec.target]),
         code_version=code_version(), reference_window="holdout",
         reference=reference_histograms(holdout, spec.features, pred),
@@ -51,7 +55,9 @@ def train_and_register(spec: ModelSpec, config: TrainingConfig, warehouse: Wareh
     registry.mark_candidate(spec.name, version)
     return dg.MaterializeResult(metadata={
         "version": version, "champion": str(registry.champion(spec.name)), "training_rows": len(train),
-        "holdout_rows": len(holdout), **{f"holdout_{k}": float(v) for k, v in held.items()},
+        "holdout_rows": len(holdout), "reported_rows": len(reported),
+        **{f"holdout_{k}": float(v) for k, v in held.items()},
+        "reported_on": f"{report.test_start} to {report.test_end} (the hold-out's second half; promotion chooses on the first)",
         "window": dg.MetadataValue.json(window.describe()), "registry_dir": str(registry.root / spec.name / version),
         **{k: float(v) for k, v in operating.items()},
     })

@@ -15,7 +15,7 @@ from resources.warehouse import Warehouse
 DAY = pd.Timedelta(days=1)
 
 LABELLED_SQL = """
-SELECT f.*, l.will_moon, l.will_rug, l.regime, l.fwd_return
+SELECT f.*, l.will_moon, l.will_rug, l.regime, l.fwd_return, l.bankable_return
 FROM pool_features f JOIN pool_labels l USING (pool_id, ts)
 WHERE f.ts >= ? AND f.ts < ? AND l.will_moon IS NOT NULL ORDER BY f.ts, f.pool_id
 """

@@ -62,7 +62,7 @@ def evaluate_opportunity(data: pd.DataFrame, snapshots: pd.DataFrame, window: Wi
     scored = oos[oos.pool_id.isin(set(sol.pool_id))]
     picks = {"sequence_model": scored[scored.sequence_model > ENTER_OPPORTUNITY].assign(priority=lambda d: d.sequence_model),
              "xgboost": scored[(scored.p_moon > ENTER_MOON) & (scored.p_rug < ENTER_RUG)].assign(priority=lambda d: d.p_moon),
-             "rule_based": scored[baselines.moon_rule(scored)].assign(priority=lambda d: d.ret_3)}
+             "rule_based": scored[baselines.moon_rule(scored)].assign(priority=baselines.moon_rule_priority)}
     trading = {k: backtest(v[["pool_id", "ts", "priority"]], sol, cfg.backtest) for k, v in picks.items()}
     new_pools = set(sol.pool_id[sol.pool_open_time >= window.test_start])
     trading["buy_and_hold_new_pools"] = buy_and_hold_new_pools(sol, new_pools, cfg.backtest.start_balance)

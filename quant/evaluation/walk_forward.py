@@ -4,7 +4,7 @@ then trade them in a backtest against the rule-based strategy and buy-and-hold o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,17 @@ from quant.evaluation.backtest import (
 )
 from quant.models import metrics
 from quant.models.datasets import Window, walk_forward
-from quant.models.specs import ENTER_MOON, ENTER_RUG, MOON, RUG, RUG_RECALL_GOAL, SLIPPAGE, ModelSpec
+from quant.models.specs import (
+    ENTER_EXPECTED_RETURN,
+    ENTER_MOON,
+    ENTER_RUG,
+    ENTRY,
+    MOON,
+    RUG,
+    RUG_RECALL_GOAL,
+    SLIPPAGE,
+    ModelSpec,
+)
 from quant.models.train import predict, train_booster
 
 
@@ -49,6 +59,24 @@ def out_of_sample(spec: ModelSpec, frame: pd.DataFrame, folds: list[Window]) -> 
     return pd.concat(parts, ignore_index=True)
 
 
+MODEL_STRATEGIES = ("model", "entry_model")
+
+
+def regressor_report(oos: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The entry model beside the constant that knows only the training mean: errors, and whether its ranking
+    finds the rows that bank (Spearman correlation, and the mean return of its top decile against all rows)."""
+    y = oos[target].to_numpy()
+    scorers = {"model": oos.score.to_numpy(), "base_rate": oos.train_rate.to_numpy()}
+    rows = {}
+    for name, s in scorers.items():
+        top = s >= np.quantile(s, 0.9)
+        rows[name] = {"mae": float(np.mean(np.abs(s - y))), "rmse": float(np.sqrt(np.mean((s - y) ** 2))),
+                      "spearman": float(pd.Series(s).corr(pd.Series(y), method="spearman")) if np.std(s) > 0 else 0.0,
+                      "top_decile_mean_return": float(y[top].mean()), "all_rows_mean_return": float(y.mean()),
+                      "share_expected_positive": float((s > ENTER_EXPECTED_RETURN).mean())}
+    return pd.DataFrame(rows)
+
+
 def classifier_report(oos: pd.DataFrame, target: str, cfg: EvalConfig, threshold: float) -> pd.DataFrame:
     """One column per scorer (model, base rate, rule), one row per metric: every number beside its baselines."""
     y = oos[target].to_numpy()
@@ -74,24 +102,36 @@ def evaluate(data: pd.DataFrame, slippage: pd.DataFrame, snapshots: pd.DataFrame
                     "constant_product": float(np.mean(np.abs(slip.cp_estimate - slip.realised_slippage))),
                     "rows": len(slip)}
 
+    # The bankable label reaches one snapshot past the horizon: twice the purge keeps it out of training.
+    entry = out_of_sample(ENTRY, data[data[ENTRY.target].notna()], [replace(f, purge=2 * f.purge) for f in folds])
+    reports["entry_model"] = regressor_report(entry, ENTRY.target)
+
     scored = moon[["pool_id", "ts", "score"]].rename(columns={"score": "p_moon"}).merge(
-        rug[["pool_id", "ts", "score"]].rename(columns={"score": "p_rug"}), on=["pool_id", "ts"])
+        rug[["pool_id", "ts", "score"]].rename(columns={"score": "p_rug"}), on=["pool_id", "ts"]).merge(
+        entry[["pool_id", "ts", "score"]].rename(columns={"score": "expected_return"}), on=["pool_id", "ts"], how="left")
     scored = scored.merge(data, on=["pool_id", "ts"])
     test_snaps = window.test(snapshots)
     sol = test_snaps[test_snaps.chain == "solana"]
     scored = scored[scored.pool_id.isin(set(sol.pool_id))]
     model_pick = scored[(scored.p_moon > ENTER_MOON) & (scored.p_rug < ENTER_RUG)]
     rule_pick = scored[baselines.moon_rule(scored)]
+    entry_pick = scored[scored.expected_return > ENTER_EXPECTED_RETURN]
     new_pools = set(sol.pool_id[sol.pool_open_time >= window.test_start])
     trading = {
         "model": backtest(model_pick.assign(priority=model_pick.p_moon)[["pool_id", "ts", "priority"]], sol, cfg.backtest),
+        "entry_model": backtest(entry_pick.assign(priority=entry_pick.expected_return)[["pool_id", "ts", "priority"]],
+                                sol, cfg.backtest),
         "no_trade": no_trade(cfg.backtest.start_balance),
         "launch_flip": launch_flip(sol, new_pools, cfg.backtest),
         "random_entry": random_entries(scored[["pool_id", "ts"]], len(model_pick), sol, cfg.backtest),
-        "rule_based": backtest(rule_pick.assign(priority=rule_pick.ret_3)[["pool_id", "ts", "priority"]], sol, cfg.backtest),
+        "rule_based": backtest(rule_pick.assign(priority=baselines.moon_rule_priority(rule_pick))[["pool_id", "ts", "priority"]], sol, cfg.backtest),
         "buy_and_hold_new_pools": buy_and_hold_new_pools(sol, new_pools, cfg.backtest.start_balance),
     }
-    best = max((k for k in trading if k != "model"), key=lambda k: trading[k]["net_pnl"])
+    signals = {"model": model_pick, "entry_model": entry_pick, "rule_based": rule_pick}
+    for name, pick in signals.items():  # what the entries' labels were: touched +15%, or banked a profit
+        trading[name] |= {"signals_touching_moon": float(pick.will_moon.mean()) if len(pick) else float("nan"),
+                          "signals_banking_profit": float((pick.bankable_return > 0).mean()) if len(pick) else float("nan")}
+    best = max((k for k in trading if k not in MODEL_STRATEGIES), key=lambda k: trading[k]["net_pnl"])
     rug_recall = float(reports["rug_model"].loc[f"recall_at_{ENTER_RUG:g}", "model"])
     goals = {
         "rug_recall": {"goal": f">= {RUG_RECALL_GOAL} at P(rug) >= {ENTER_RUG}", "value": rug_recall,
@@ -99,6 +139,9 @@ def evaluate(data: pd.DataFrame, slippage: pd.DataFrame, snapshots: pd.DataFrame
         "model_beats_best_baseline": {"goal": f"model strategy net PnL > the best baseline's ({best})",
                                       "value": trading["model"]["net_pnl"] - trading[best]["net_pnl"],
                                       "met": bool(trading["model"]["net_pnl"] > trading[best]["net_pnl"])},
+        "entry_model_beats_best_baseline": {"goal": f"entry model strategy net PnL > the best baseline's ({best})",
+                                            "value": trading["entry_model"]["net_pnl"] - trading[best]["net_pnl"],
+                                            "met": bool(trading["entry_model"]["net_pnl"] > trading[best]["net_pnl"])},
     }
     return {"reports": reports, "calibration": calibration, "slippage_mae": slippage_mae, "trading": trading,
             "goals": goals, "folds": [f.describe() for f in folds], "oos_rows": len(moon)}

@@ -75,6 +75,14 @@ class Window:
         ts = frame.ts
         return frame[(ts >= self.test_start) & (ts < self.test_end)]
 
+    def choose_and_report(self) -> tuple[Window, Window]:
+        """The held-out span cut in two at its middle: the first half chooses (champion/challenger), the
+        second, after a purge gap, is where the chosen model's figures are reported, so no reported figure
+        was measured on the rows that chose it. Both halves are after the training rows."""
+        middle = self.test_start + (self.test_end - self.test_start) / 2
+        return (Window(self.train_start, self.test_start, middle, self.purge),
+                Window(self.train_start, middle + self.purge, self.test_end, self.purge))
+
     def describe(self) -> dict:
         return {"train_start": str(self.train_start), "train_end": str(self.test_start - self.purge),
                 "test_start": str(self.test_start), "test_end": str(self.test_end), "purge": str(self.purge)}

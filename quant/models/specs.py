@@ -68,3 +68,9 @@ RUG = ModelSpec("rug_model", "will_rug", FEATURES, "binary:logistic", balance_cl
 # reserves; its prediction is that estimate plus the correction.
 SLIPPAGE = ModelSpec("slippage_model", "slippage_residual", SLIPPAGE_FEATURES, "reg:absoluteerror")
 SPECS = {s.name: s for s in (MOON, RUG, SLIPPAGE)}
+# The entry model learns the label the strategy banks (quant.features.labels, bankable_return: the round trip's
+# return net of both fees on Solana pools), and its strategy enters where the expected return is above zero:
+# the one threshold that needs no choosing. Judged walk-forward in model_evaluation beside the moon/rug
+# strategy; not yet registered or served.
+ENTRY = ModelSpec("entry_model", "bankable_return", FEATURES, "reg:squarederror")
+ENTER_EXPECTED_RETURN = 0.0

@@ -73,11 +73,13 @@ def test_graph_builds_models_evaluation_and_champions(built):
     assert "base_rate" in table and "rule_based" in table and "roc_auc" in table
     assert "data:image/png;base64," in evaluation["equity_curves"].value
     backtest_table = evaluation["backtest"].value
-    assert all(b in backtest_table for b in ("no_trade", "launch_flip", "random_entry", "rule_based", "buy_and_hold"))
+    assert all(b in backtest_table for b in ("entry_model", "no_trade", "launch_flip", "random_entry", "rule_based",
+                                             "buy_and_hold"))
+    assert "spearman" in evaluation["entry_model_vs_baselines"].value
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     pnl = checks["model_pnl_beats_best_baseline"].metadata
     assert pnl["no_trade_pnl"].value == 0.0
-    best = max(v.value for k, v in pnl.items() if k != "model_pnl")
+    best = max(v.value for k, v in pnl.items() if k not in ("model_pnl", "entry_model_pnl"))
     assert checks["model_pnl_beats_best_baseline"].passed == (pnl["model_pnl"].value > best)
     assert all(checks[f"{m}_promotion"].passed for m in SPECS)
     stored = resources["warehouse"].query("SELECT * FROM pool_features LIMIT 5")
