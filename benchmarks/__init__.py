@@ -2,4 +2,4 @@
 
 Each benchmark is a module here with `SIZES` (the sizes `make bench` runs) and `run(size) -> dict`."""
 
-NAMES = ("simulator", "scanner", "features", "training", "inference", "embeddings", "drift", "live", "agents")
+NAMES = ("simulator", "scanner", "features", "training", "inference", "embeddings", "drift", "live", "agents", "seeds")

@@ -1,0 +1,24 @@
+"""The headline figures on default worlds of seeds 101, 102 and 103, which took no part in designing the
+models, the scanner or the simulator (seed 7 is the development world): each figure's mean ± sample standard
+deviation over the three seeds, with [min, max]. Out of sample as model_evaluation and wallet_evaluation
+compute them (quant.evaluation.seeds, which prints each seed's figures too). PnL in SOL on the two held-out
+days from 10 SOL; `best_baseline` is the best of no trade, launch flip, random entry, the rule and
+buy-and-hold on each seed."""
+
+from __future__ import annotations
+
+from quant.evaluation.seeds import seed_figures, summarise
+from quant.settings import data_dir
+
+SIZES = ("default",)
+SEEDS = (101, 102, 103)
+
+
+def run(size: str) -> dict:
+    rows = [seed_figures(seed, size, data_dir() / "worlds") for seed in SEEDS]
+    out: dict = {"seeds": ", ".join(map(str, SEEDS)),
+                 "best_baseline_per_seed": ", ".join(r["best_baseline"] for r in rows)}
+    for name, s in summarise(rows).items():
+        out[name] = f"{s['mean']:.3f} ± {s['std']:.3f} [{s['min']:.3f}, {s['max']:.3f}]"
+    out["seconds_per_seed"] = [r["seconds"] for r in rows]
+    return out
