@@ -2,6 +2,7 @@
 and plain-language queries per archetype, against the simulator's truth (evaluation only, never an input)."""
 
 import dagster as dg
+import pandas as pd
 
 from assets.common import EMBEDDINGS_PREFIX, WALLETS_OWNER
 from quant.retrieval.evaluation import MIN_WALLETS, evaluate
@@ -37,6 +38,9 @@ def embedding_evaluation(chain_source: ChainSource, vector_store: ChromaStore,
         metadata={"behaviour_precision_at_10": figures["behaviour"], "behaviour_min_held": low,
                   "text_precision_at_10": {a: v["precision_at_k"] for a, v in figures["text"].items()},
                   "text_queries": figures["text"], "text_mean": figures["text_mean"],
+                  "paraphrase_mean": figures["paraphrase_mean"],
+                  "paraphrase_queries": dg.MetadataValue.md(pd.DataFrame(figures["paraphrases"])[
+                      ["archetype", "query", "precision_at_k"]].to_markdown(index=False, floatfmt=".2f")),
                   "embedder": type(embedder.embedder()).__name__},
         check_results=[
             dg.AssetCheckResult(check_name=BEHAVIOUR_CHECK, passed=low is not None and low >= BEHAVIOUR_GOAL,

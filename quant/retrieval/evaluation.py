@@ -3,13 +3,15 @@ collections may import this module.
 
 Behavioural precision@k: for each wallet of an archetype, the share of its k nearest fingerprints (itself left
 out) that share its archetype, averaged per archetype. Text: one plain-language query per archetype, the share
-of the top k identity documents whose wallet has that archetype."""
+of the top k identity documents whose wallet has that archetype; and the same for the paraphrases a user would
+type (quant.retrieval.paraphrases, written without looking at the document templates), reported beside."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from quant.retrieval.paraphrases import PARAPHRASES
 from quant.retrieval.vector_store import BEHAVIOUR
 
 # Written from the archetypes' definitions, before any result was seen; not tuned on the evaluation.
@@ -42,23 +44,31 @@ def behavioural_precision(store, truth: pd.DataFrame, k: int = 10, batch: int = 
     return {a: {"wallets": len(v), "precision_at_k": round(float(np.mean(v)), 4)} for a, v in sorted(hits.items())}
 
 
+def query_precision(search, arche: dict, archetype: str, query: str, k: int) -> dict:
+    found = search.similar_identities(query, n=k)
+    got = [arche.get(w) for w in (list(found.id) if len(found) else [])]
+    return {"query": query, "precision_at_k": round(float(np.mean([a == archetype for a in got])), 4) if got else 0.0,
+            "found": pd.Series(got).value_counts().to_dict() if got else {}}
+
+
 def text_precision(search, truth: pd.DataFrame, k: int = 10) -> dict[str, dict]:
     arche = dict(zip(truth.address, truth.archetype, strict=True))
-    out = {}
-    for archetype, query in TEXT_QUERIES.items():
-        found = search.similar_identities(query, n=k)
-        ids = list(found.id) if len(found) else []
-        got = [arche.get(w) for w in ids]
-        out[archetype] = {"query": query, "precision_at_k": round(float(np.mean([a == archetype for a in got])), 4)
-                          if got else 0.0, "found": pd.Series(got).value_counts().to_dict() if got else {}}
-    return out
+    return {a: query_precision(search, arche, a, q, k) for a, q in TEXT_QUERIES.items()}
+
+
+def paraphrase_precision(search, truth: pd.DataFrame, k: int = 10) -> list[dict]:
+    """Each of quant.retrieval.paraphrases' queries, with the archetype it asks for."""
+    arche = dict(zip(truth.address, truth.archetype, strict=True))
+    return [{"archetype": a, **query_precision(search, arche, a, q, k)} for a, qs in PARAPHRASES.items() for q in qs]
 
 
 def evaluate(search, truth: pd.DataFrame, k: int = 10) -> dict:
     """Both figures, with the archetypes held to the behavioural goal (those with MIN_WALLETS or more)."""
     behaviour = behavioural_precision(search.store, truth, k)
     held = {a: v["precision_at_k"] for a, v in behaviour.items() if v["wallets"] >= MIN_WALLETS}
-    text = text_precision(search, truth, k)
+    text, paraphrases = text_precision(search, truth, k), paraphrase_precision(search, truth, k)
     return {"behaviour": behaviour, "behaviour_held": held,
             "behaviour_min": min(held.values()) if held else None,
-            "text": text, "text_mean": round(float(np.mean([v["precision_at_k"] for v in text.values()])), 4)}
+            "text": text, "text_mean": round(float(np.mean([v["precision_at_k"] for v in text.values()])), 4),
+            "paraphrases": paraphrases,
+            "paraphrase_mean": round(float(np.mean([v["precision_at_k"] for v in paraphrases])), 4)}

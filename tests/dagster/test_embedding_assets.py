@@ -79,13 +79,19 @@ def test_collections_built_then_incremental_and_evaluated(built):
 
     meta = _metadata(result, "embedding_evaluation")
     held = {a: v for a, v in meta["behaviour_precision_at_10"].items() if v["wallets"] >= 50}
-    assert held and all(0 <= v["precision_at_k"] <= 1 for v in held.values())
+    assert held
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()
               if e.asset_key.path[-1] == "embedding_evaluation"}
     assert set(checks) == {BEHAVIOUR_CHECK, TEXT_CHECK}
     low = min(v["precision_at_k"] for v in held.values())
     assert checks[BEHAVIOUR_CHECK].passed == (low >= 0.8)
     assert checks[TEXT_CHECK].passed == (meta["text_mean"] >= 0.6)
+    # Floors with margin under the small world's figures (2026-12-07: the held archetypes' precision 0.40-0.99,
+    # retail 0.99; template-like text queries 0.31). The paraphrases (0.08) are reported, not held to a floor:
+    # quant.retrieval.paraphrases was written not to be tuned against.
+    assert low >= 0.25 and held["retail"]["precision_at_k"] >= 0.9
+    assert meta["text_mean"] >= 0.15 and 0 <= meta["paraphrase_mean"] <= 1
+    assert "bots that buy in the first seconds" in meta["paraphrase_queries"]
 
 
 def test_search_api_on_the_built_store(built):

@@ -48,8 +48,13 @@ def test_wallet_assets_materialize_with_passing_checks(built):
 def test_wallet_evaluation_reports_figures_against_truth(built):
     result, _ = built
     meta = _metadata(result, "wallet_evaluation")
-    for name in ("target_precision", "smart_money_recall", "ring_recall", "ring_precision"):
-        assert meta[name] is not None and 0 <= meta[name] <= 1
+    # Floors with margin under the small world's figures (2026-12-07: TARGET precision 0.40, martingale precision
+    # 0.80, ring recall 0.89, ring precision 0.47), far below the default world's goals (THRESHOLDS), which
+    # the checks below judge: a change that makes the scanner or the graph worse fails here.
+    floors = {"target_precision": 0.2, "ring_recall": 0.7, "ring_precision": 0.3}
+    for name, floor in floors.items():
+        assert meta[name] is not None and meta[name] >= floor, (name, meta[name])
+    assert meta["martingale"]["precision"] >= 0.5 and meta["smart_money_recall"] is not None
     assert meta["martingale"]["flagged"] > 0 and meta["planted_rings"] > 0
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()
               if e.asset_key.path[-1] == "wallet_evaluation"}
@@ -61,8 +66,6 @@ def test_wallet_evaluation_reports_figures_against_truth(built):
         e = checks[f"{name}_at_least_{floor}".replace(".", "_")]
         value = e.metadata["value"].value
         assert e.passed == (value is not None and value >= floor), (name, value)
-    print({name: checks[f"{name}_at_least_{floor}".replace(".", "_")].metadata["value"].value
-           for name, floor in THRESHOLDS.items()})
 
 
 def test_invalid_addresses_are_quarantined_with_the_reason(built, dagster_resources):
