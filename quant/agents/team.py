@@ -68,6 +68,12 @@ class AgentInputs:
     cex: pd.DataFrame | None = None
 
 
+def _proposer(registry, name: str):
+    """The earlier agent whose proposals a later one observes: its champion, or, where none beat no-trade
+    (so none is served), its newest registered policy: what the later agent learns to read is the same."""
+    return load_agent(registry, name, registry.champion(name) or registry.candidate(name))
+
+
 def env_factory(name: str, inputs: AgentInputs, registry=None, trading: TradingConfig = TradingConfig(),
                 arb: ArbConfig = ArbConfig()) -> Callable[[str, bool], object]:
     """`make_env(split, sequential)` for an agent; the paths of each split are built once."""
@@ -77,18 +83,20 @@ def env_factory(name: str, inputs: AgentInputs, registry=None, trading: TradingC
                  for s in ("train", "test")}
         every = paths["train"] + paths["test"]
         if name != "agent_entry_timing":
-            attach_entry(every, load_agent(registry, "agent_entry_timing").act)
+            attach_entry(every, _proposer(registry, "agent_entry_timing").act)
         if name == "agent_risk_manager":
-            attach_whale(every, load_agent(registry, "agent_whale_copy").act)
+            attach_whale(every, _proposer(registry, "agent_whale_copy").act)
         if name == "agent_entry_timing":
             return lambda split, seq: EntryTimingEnv(paths[split], trading, seq)
         if name == "agent_whale_copy":
-            copied = {s: [p for p in ps if p.extra["target_buys"].sum() > 0] for s, ps in paths.items()}
-            for split, ps in copied.items():
-                if not ps:
+            # Every new pool, as a copier watching the chain sees them: a TARGET wallet's buy shows only from
+            # the snapshot after it happened. (Keeping only the pools a TARGET buys at some point in the
+            # period would choose the universe by a later event.)
+            for split, ps in paths.items():
+                if not any(p.extra["target_buys"].sum() > 0 for p in ps):
                     raise ValueError(f"agent_whale_copy: no TARGET wallet bought into a new Solana pool in the "
                                      f"{split} period {w.span(split)}; nothing to copy")
-            return lambda split, seq: WhaleCopyEnv(copied[split], trading, seq)
+            return lambda split, seq: WhaleCopyEnv(paths[split], trading, seq)
         managed = TradingConfig(trading.start_balance, trading.stake, trading.max_steps, pools_per_episode=8)
         return lambda split, seq: RiskManagerEnv(paths[split], managed, seq)
     listed = {s: listed_paths(inputs.snapshots, inputs.cex, *w.span(s)) for s in ("train", "test")}
@@ -107,12 +115,13 @@ def env_factory(name: str, inputs: AgentInputs, registry=None, trading: TradingC
 def train_agent(name: str, inputs: AgentInputs, registry, ppo: PPOConfig = PPOConfig(),
                 trading: TradingConfig = TradingConfig(), arb: ArbConfig = ArbConfig()) -> dict:
     """Train `name` over every seed, evaluate each on the test period beside the baselines, register the
-    first seed's policy with the evaluation in its manifest, and promote it by the agents' rule."""
+    median seed's policy with the evaluation in its manifest, and promote it by the agents' rule."""
     started = time.perf_counter()
     make_env = env_factory(name, inputs, registry, trading, arb)
     models, result = evaluate(make_env, ppo)
     report = result["report"]
-    version, reason = register_agent(registry, name, models[0], make_env("train", False), ppo, report,
+    chosen = models[list(ppo.seeds).index(report["registered_seed"])]
+    version, reason = register_agent(registry, name, chosen, make_env("train", False), ppo, report,
                                      window=inputs.window.describe(), unit=UNITS[name],
                                      trading=trading.__dict__, arb=arb.__dict__)
     return {"version": version, "decision": reason, "report": report, "curves": result["curves"],

@@ -82,6 +82,7 @@ def evaluate(make_env: Callable[[str, bool], gym.Env], cfg: PPOConfig) -> tuple[
         baselines["buy_and_hold"] = buy_and_hold_usd(test_env)
     pnl = np.array([agent[s]["net_pnl"] for s in cfg.seeds])
     no_trade = baselines["no_trade"]["net_pnl"]
+    median = int(np.argsort(pnl, kind="stable")[(len(pnl) - 1) // 2])
     report = {
         "agent_pnl_by_seed": {str(s): float(agent[s]["net_pnl"]) for s in cfg.seeds},
         "agent_trades_by_seed": {str(s): int(agent[s]["trades"]) for s in cfg.seeds},
@@ -90,9 +91,13 @@ def evaluate(make_env: Callable[[str, bool], gym.Env], cfg: PPOConfig) -> tuple[
         "baseline_trades": {k: int(v["trades"]) for k, v in baselines.items()},
         "seeds_beating_no_trade": int((pnl > no_trade).sum()),
         "beats_no_trade": bool(pnl.mean() > no_trade),
+        # The policy registered is the median seed's, so the figures a manifest shows are those of the
+        # policy it holds, and neither the luckiest nor the unluckiest seed's.
+        "registered_seed": int(cfg.seeds[median]), "registered_pnl": float(pnl[median]),
+        "registered_beats_no_trade": bool(pnl[median] > no_trade),
         "test_steps": len(agent[cfg.seeds[0]]["equity"]) - 1,
     }
-    curves = {f"agent (seed {cfg.seeds[0]})": agent[cfg.seeds[0]]["equity"],
+    curves = {f"agent (seed {cfg.seeds[median]}, registered)": agent[cfg.seeds[median]]["equity"],
               **{k: np.asarray(v["equity"]) for k, v in baselines.items()}}
     return models, {"report": report, "curves": curves}
 
@@ -116,23 +121,26 @@ def model_bytes(model: PPO) -> bytes:
 
 def register_agent(registry: Registry, name: str, model: PPO, env: gym.Env, cfg: PPOConfig, evaluation: dict,
                    **manifest_fields) -> tuple[str, str]:
-    """Store the first seed's policy; it becomes the champion when there is none yet, when the champion's
-    observation layout is not the one this code builds (it could not be served), or when it beat "no trade"
-    on the unseen period. Returns (version, the reason for the champion decision)."""
+    """Store `model` (the policy whose figures `evaluation` reports: `registered_*`); it becomes the champion
+    only when it beat "no trade" on the unseen period, on the mean over seeds and on its own. An agent that did
+    not is kept as a version and never served: with no champion the runtime runs without that agent.
+    Returns (version, the reason for the champion decision)."""
     version = registry.register_files(
         name, {POLICY_FILE: model_bytes(model)}, list(env.observation_names), kind="sb3",
         observation_size=int(env.observation_space.shape[0]), n_actions=int(env.action_space.n),
         ppo=asdict(cfg), evaluation=evaluation, **manifest_fields)
     registry.mark_candidate(name, version)
     champion = registry.champion(name)
-    if champion is None:
-        reason = "no champion yet" + ("" if evaluation["beats_no_trade"] else " (it did not beat no-trade)")
-    elif registry.manifest(name, champion)["features"] != list(env.observation_names):
-        reason = f"champion {champion} observes another layout, which this code no longer builds"
-    elif evaluation["beats_no_trade"]:
-        reason = "beat no-trade on its unseen test period"
-    else:
-        return version, f"kept {champion}: {version} did not beat no-trade on its unseen test period"
+    beats = evaluation["beats_no_trade"] and evaluation.get("registered_beats_no_trade", True)
+    if not beats:
+        held = "no champion: the runtime runs without this agent" if champion is None else f"kept {champion}"
+        stale = (champion is not None and registry.manifest(name, champion)["features"] != list(env.observation_names))
+        note = f" ({champion} observes another layout, which this code no longer builds: it is refused when loaded)" \
+            if stale else ""
+        return version, f"{held}: {version} did not beat no-trade on its unseen test period{note}"
+    reason = "beat no-trade on its unseen test period (mean over seeds and the registered seed)"
+    if champion is not None and registry.manifest(name, champion)["features"] != list(env.observation_names):
+        reason += f"; champion {champion} observes another layout, which this code no longer builds"
     registry.promote(name, version, reason)
     return version, reason
 

@@ -90,7 +90,12 @@ def test_every_agent_is_registered_with_an_out_of_sample_evaluation(built):
         assert {"no_trade", "rule_based"} <= set(report["baseline_pnl"])
         assert meta["window"].value["train_end"] <= meta["window"].value["test_start"] == "2026-01-03 00:00:00"
         assert "data:image/png;base64," in meta["equity_curves"].value
-        assert checks[(name, "beats_no_trade")].passed == report["beats_no_trade"]
+        beats = report["beats_no_trade"] and report["registered_beats_no_trade"]
+        assert checks[(name, "beats_no_trade")].passed == beats
+        # The registered policy is the median seed's and is champion exactly when it beat no-trade.
+        pnl = sorted(report["agent_pnl_by_seed"].values())
+        assert report["registered_pnl"] == pnl[1] == report["agent_pnl_by_seed"][str(report["registered_seed"])]
+        assert (registry.champion(name) == meta["version"].value) == beats
         policy = load_agent(registry, name, meta["version"].value)
         obs = np.zeros((4, policy.observation_size), np.float32)
         first = policy.act(obs)

@@ -188,19 +188,24 @@ def test_agents_are_deterministic_for_a_seed_and_round_trip_the_registry(tmp_pat
     actions = a.predict(obs, deterministic=True)[0]
     np.testing.assert_array_equal(actions, b.predict(obs, deterministic=True)[0])
     reg = Registry(tmp_path / "registry")
-    report = {"beats_no_trade": False, "agent_pnl_mean": -0.1}
-    version, reason = register_agent(reg, "agent_entry_timing", a, make(), TINY, report)
-    assert reason == "no champion yet (it did not beat no-trade)"
+    loser, winner = {"beats_no_trade": False, "agent_pnl_mean": -0.1}, {"beats_no_trade": True, "agent_pnl_mean": 0.1}
+    first, reason = register_agent(reg, "agent_entry_timing", train_ppo(make(), TINY, seed=5), make(), TINY, loser)
+    assert reason.startswith("no champion") and reg.champion("agent_entry_timing") is None  # never served
+    version, reason = register_agent(reg, "agent_entry_timing", a, make(), TINY, winner)
+    assert reason.startswith("beat no-trade") and reg.champion("agent_entry_timing") == version != first
     policy = load_agent(reg, "agent_entry_timing")
     assert policy.version == version and policy.observation_size == F + 4
-    assert policy.manifest["kind"] == "sb3" and policy.manifest["evaluation"] == report
+    assert policy.manifest["kind"] == "sb3" and policy.manifest["evaluation"] == winner
     np.testing.assert_array_equal(policy.act(obs), actions)
     np.testing.assert_array_equal(policy.act(obs[0]), actions[:1])  # a single decision
     assert set(np.unique(policy.act(obs))) <= {HOLD, ENTER, EXIT}
-    _, reason = register_agent(reg, "agent_entry_timing", b, make(), TINY, report)
+    _, reason = register_agent(reg, "agent_entry_timing", b, make(), TINY, loser)
     assert reason.startswith(f"kept {version}")  # a loser does not replace the champion
+    # A mean over seeds that beats no-trade does not crown a registered policy that itself lost.
+    _, reason = register_agent(reg, "agent_entry_timing", b, make(), TINY, {**winner, "registered_beats_no_trade": False})
+    assert reason.startswith(f"kept {version}") and reg.champion("agent_entry_timing") == version
     whale = WhaleCopyEnv([solana_path()])
-    newer, reason = register_agent(reg, "agent_entry_timing", train_ppo(whale, TINY, seed=3), whale, TINY, report)
+    newer, reason = register_agent(reg, "agent_entry_timing", train_ppo(whale, TINY, seed=3), whale, TINY, winner)
     assert "observes another layout" in reason and reg.champion("agent_entry_timing") == newer
 
 
