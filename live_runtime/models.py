@@ -20,6 +20,7 @@ import numpy as np
 
 from live_runtime.compiled import CompiledTrees, compiled_or_none, probe_rows
 from quant.features import FEATURES
+from quant.models.promotion import read_strategy
 from quant.models.registry import LoadedModel, Registry, RegistryError
 
 log = logging.getLogger("live_runtime.models")
@@ -37,6 +38,16 @@ class ModelSet:
     lo: np.ndarray = field(default=None)  # the moon model's reference range per feature (outlier gate)
     hi: np.ndarray = field(default=None)
     compiled: dict[str, CompiledTrees] = field(default_factory=dict)  # "moon"/"rug" once built (compiled.py)
+    strategy: dict | None = None  # model_evaluation's verdict on this moon/rug pair (quant.models.promotion)
+
+    def no_edge(self) -> str | None:
+        """Why no position may be opened on this pair, or None: its strategy, out of sample, did not beat not
+        trading. A pair never evaluated (a registry filled by hand) is not refused; the page says so."""
+        v = self.strategy
+        if v is None or v["beats_no_trade"]:
+            return None
+        return (f"no edge: the strategy of moon_model {v['moon_model']} and rug_model {v['rug_model']} made "
+                f"{v['model_pnl']:+.4f} SOL on {v['held_out']}, not more than not trading")
 
     def __post_init__(self):
         for m in (self.moon, self.rug):
@@ -147,7 +158,15 @@ class ModelWatcher:
                 except (RegistryError, ImportError, ValueError, RuntimeError, OSError) as err:
                     log.error("%s %s not served: %s", name, champions[name], err)
                     self.refused[name] = champions[name]
+        models.strategy = self._strategy(models)
         return models
+
+    def _strategy(self, models: ModelSet) -> dict | None:
+        try:
+            return read_strategy(self.registry.root, models.moon.version, models.rug.version)
+        except (OSError, ValueError) as err:  # unreadable: treated as never evaluated, and said
+            log.warning("strategy verdict unreadable: %s", err)
+            return None
 
     def check(self, force: bool = False) -> bool:
         """Swap in new champions if any; True when the set in service changed."""
@@ -185,6 +204,7 @@ class ModelWatcher:
         old = self.current
         self.current = ModelSet(new.moon, new.rug, new.opportunity, new.agent,
                                 compiled={k: c for k, c in old.compiled.items() if getattr(new, k) is getattr(old, k)})
+        self.current.strategy = self._strategy(self.current)
         self._compile(self.current)
         for name, version in swapped.items():
             log.info("serving %s %s (was %s)", name, version, serving.get(name))

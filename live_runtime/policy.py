@@ -3,7 +3,8 @@ the decision (a dict, journaled as it is, with every reason) and leaves placing 
 
 An exit comes from the risk guard's stop-loss or take-profit, the rug risk, the agent or the horizon; an
 entry needs the consensus of the cheap models, the weighted vote of the expensive ones, an in-range feature
-vector, fresh models and the risk guard's yes."""
+vector, fresh models whose strategy beat not trading out of sample (model_evaluation's verdict) and the risk
+guard's yes."""
 
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ class Policy:
             reasons.append(f"outlier: {distance:.2f} reference ranges outside the training data")
         if models_stale:
             reasons.append(f"stale models: older than {dcfg.max_model_age_h} h")
+        no_edge = models.no_edge()
+        if no_edge:
+            reasons.append(no_edge)
         confidence = float(np.clip((moon - dcfg.moon_threshold) / (1 - dcfg.moon_threshold), 0, 1)
                            * (1 - rug / dcfg.rug_threshold) * yes_share) if not reasons else 0.0
         notional = round(self.cfg.risk.max_order_notional * max(0.25, confidence), 9)

@@ -3,8 +3,11 @@ by the configured margin (or when there is no champion). The decision says why, 
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,3 +85,28 @@ def judge(registry: Registry, model: str, challenger: str, score_of: Callable[[s
 def apply(registry: Registry, decision: Decision) -> None:
     if decision.promote:
         registry.promote(decision.model, decision.challenger, decision.reason)
+
+
+# The strategy's verdict: model_evaluation's out-of-sample backtest of the moon/rug strategy beside its
+# baselines, for one pair of moon and rug versions. model_promotion refuses to replace a champion pair with
+# one whose strategy did not beat the best baseline; the live runtime opens no positions on a pair whose
+# strategy did not beat no trade (exits, risk and journaling go on) and its page says why.
+def strategy_path(root: Path, moon_version: str, rug_version: str) -> Path:
+    return Path(root) / "_evaluation" / f"strategy-moon_model-{moon_version}-rug_model-{rug_version}.json"
+
+
+def write_strategy(root: Path, verdict: dict) -> Path:
+    path = strategy_path(root, verdict["moon_model"], verdict["rug_model"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(verdict, indent=1, default=str))
+    os.replace(tmp, path)  # a reader never sees half a verdict
+    return path
+
+
+def read_strategy(root: Path, moon_version: str | None, rug_version: str | None) -> dict | None:
+    """The verdict of that pair, or None where it was never evaluated."""
+    if moon_version is None or rug_version is None:
+        return None
+    path = strategy_path(root, moon_version, rug_version)
+    return json.loads(path.read_text()) if path.exists() else None

@@ -122,3 +122,39 @@ def test_nothing_upstream_names_what_is_missing(tmp_path, create):
         training_window(warehouse, 2, 1)
     with warehouse.get_connection() as con, pytest.raises(NothingUpstream, match="swaps is empty"):
         window_views(con, 0)
+
+
+def test_promotion_keeps_the_champion_pair_when_the_strategy_does_not_beat_the_best_baseline(built):
+    """A better moon candidate by ROC-AUC is refused while its strategy's verdict says it did not beat the best
+    baseline, and promoted once it did: model_pnl_beats_best_baseline blocks promotion through this."""
+    import numpy as np
+    import xgboost as xgb
+
+    from quant.models import promotion
+
+    resources, result = built
+    registry = resources["model_registry"].registry()
+    verdict = result.asset_materializations_for_node("model_evaluation")[0].metadata["strategy_verdict"].value
+    stored = promotion.read_strategy(registry.root, "v0001", "v0001")  # the retrain test's run wrote it last
+    assert {k: v for k, v in stored.items() if k != "run_id"} == {k: v for k, v in verdict.items() if k != "run_id"}
+    assert set(verdict["baselines"]) >= {"no_trade", "launch_flip", "random_entry", "rule_based"}
+    # A poor champion (one round on random labels) beside the good candidate v0001.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, len(FEATURES)))
+    poor = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=rng.integers(0, 2, 200),
+                                                                   feature_names=list(FEATURES)), 1)
+    worse = registry.register("moon_model", poor, list(FEATURES), metrics={})
+    registry.promote("moon_model", worse, "test: a poor champion")
+    registry.mark_candidate("moon_model", "v0001")
+    try:
+        for beats, champion in ((False, worse), (True, "v0001")):
+            promotion.write_strategy(registry.root, {**verdict, "beats_best_baseline": beats})
+            run = dg.materialize(ALL, resources=resources, selection=["model_promotion"],
+                                 run_config={"ops": {"model_promotion": {"config": SMALL_WINDOWS}}},
+                                 raise_on_error=False)
+            check = {c.check_name: c for c in run.get_asset_check_evaluations()}["moon_model_promotion"]
+            assert registry.champion("moon_model") == champion and check.passed == beats
+            assert ("refused: the candidates' strategy made" in check.metadata["reason"].value) == (not beats)
+    finally:
+        registry.promote("moon_model", "v0001", "test: restored")
+        promotion.write_strategy(registry.root, verdict)

@@ -135,3 +135,30 @@ def test_kill_switch_halts_flattens_and_stops_entries(live_root, stream_events, 
     activity = Journal(work / "journal").read("activity")
     flattened = activity[(activity.kind == "decision") & activity.data.str.contains("flatten: risk state HALTED")]
     assert len(flattened) >= 1
+
+
+def test_a_pair_whose_strategy_did_not_beat_no_trade_opens_no_positions(live_root, stream_events, tmp_path):
+    """model_evaluation's verdict on the serving moon/rug pair: no edge out of sample, no entries; decisions,
+    predictions and the page go on and say why. The same stream with a winning verdict trades."""
+    from quant.models.promotion import write_strategy
+
+    events, history = stream_events
+    verdicts = {}
+    for beats in (False, True):
+        work = tmp_path / str(beats)
+        registry = copy_registry(live_root, work)
+        verdict = {"moon_model": registry.champion("moon_model"), "rug_model": registry.champion("rug_model"),
+                   "held_out": "2026-01-02 to 2026-01-04", "model_pnl": 1.5 if beats else -2.25, "model_trades": 7,
+                   "baselines": {"no_trade": 0.0, "rule_based": 0.5}, "best_baseline": "rule_based",
+                   "beats_no_trade": beats, "beats_best_baseline": beats}
+        write_strategy(registry.root, verdict)
+        engine = engine_for(live_root, work, events[:40_000], history, registry_dir=work / "registry")
+        engine.run()
+        engine.publish()
+        verdicts[beats] = (engine.stats["entries"], engine.status.published["strategy"],
+                           Journal(work / "journal").read("activity"), len(Journal(work / "journal").read("predictions")))
+    entries, page, activity, predictions = verdicts[False]
+    assert entries == 0 and page["entries"] == "off" and "-2.2500 SOL" in page["why"]
+    skipped = activity[(activity.kind == "decision") & activity.data.str.contains("no edge: the strategy")]
+    assert len(skipped) > 0 and predictions > 0
+    assert verdicts[True][0] > 0 and verdicts[True][1]["entries"] == "on"
