@@ -8,7 +8,10 @@ where the cheap stage turns it away for one the cascade refuses (`p99_ms`), at t
 expensive stage scores (`p99_expensive_ms`, the snapshots that can lead to an order); `p99_batch_ms` times
 every snapshot at its batch's end. Outcomes and journal commits follow the decisions: they count in
 throughput, not latency. The XGBoost
-champions are served compiled (`compiled_trees`), as the runtime serves them."""
+champions are served compiled (`compiled_trees`), as the runtime serves them. Beside the runtime's PnL on
+the stretch of market it traded (`runtime_pnl`, equity less the starting 10 SOL), `baseline_pnl` gives no
+trade, the launch flip, random entries (the runtime's number, median of 20 draws) and buy-and-hold of new
+pools over the same Solana snapshots, with its balance, position limit and per-order notional."""
 
 from __future__ import annotations
 

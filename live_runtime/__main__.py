@@ -173,7 +173,36 @@ def cmd_bench(args, settings: Settings) -> dict:
                 "models": engine.watcher.current.versions, "compiled_trees": compiled, "decisions": engine.stats["decisions"],
                 "entries": engine.stats["entries"], "exits": engine.stats["exits"],
                 "outcomes": engine.stats["outcomes"], "equity": round(engine.broker.equity(engine.pools), 4),
-                "journal_segments": engine.journal.segment}
+                "journal_segments": engine.journal.segment,
+                **_bench_baselines(settings, args.forward_days, engine)}
+
+
+def _bench_baselines(settings: Settings, forward_days: int, engine: Engine) -> dict:
+    """The runtime's PnL over the stretch of market it traded beside the baselines a trader tries first, traded
+    over the same Solana snapshots with the runtime's balance, position limit and per-order notional (exact
+    AMM fills, quant.evaluation.backtest): no trade, the launch flip, the runtime's number of entries at random
+    snapshots (median of 20 draws) and buy-and-hold of the pools opened in it."""
+    from quant.evaluation.backtest import BacktestConfig, buy_and_hold_new_pools, launch_flip, no_trade, random_entries
+    from quant.simulator.config import world_config
+    from quant.simulator.market import SimulatedMarket
+
+    base = settings.world_config()
+    market = SimulatedMarket(world_config(settings.world, settings.seed, settings.start, base.days + forward_days),
+                             settings.data_dir / "worlds")
+    lo = pd.Timestamp(base.start) + pd.Timedelta(days=base.days)
+    hi = pd.Timestamp(engine.last_ts, unit="us") + pd.Timedelta(microseconds=1)
+    snaps = market.fetch("pool_snapshots", lo, hi)
+    sol = snaps[(snaps.chain == "solana") & (snaps.quote_symbol == "SOL")]
+    start, limits = engine.broker.starting_balance, engine.cfg.risk
+    cfg = BacktestConfig(start_balance=start, max_positions=limits.max_open_positions, stake_sol=limits.max_order_notional)
+    new = set(sol.pool_id[sol.pool_open_time >= lo])
+    runs = {"no_trade": no_trade(start), "launch_flip": launch_flip(sol, new, cfg),
+            "random_entry": random_entries(sol[["pool_id", "ts"]], engine.stats["entries"], sol, cfg),
+            "buy_and_hold_new_pools": buy_and_hold_new_pools(sol, new, start)}
+    return {"runtime_pnl": round(engine.broker.equity(engine.pools) - start, 4),
+            "baseline_pnl": {k: round(v["net_pnl"], 4) for k, v in runs.items()},
+            "baseline_trades": {k: v["n_trades"] for k, v in runs.items()},
+            "market_window": f"{lo} to {hi.floor('s')}"}
 
 
 def main(argv: list[str] | None = None) -> None:

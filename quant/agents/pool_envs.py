@@ -26,6 +26,7 @@ from quant.agents.market import Holding, PoolPath, buy, liquidation_value, raw
 from quant.features import FEATURES
 
 SOL = 9  # quote decimals of every Solana pool
+AGE = FEATURES.index("pool_age_min")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class PoolTradingEnv(gym.Env, ABC):
     metadata = {"render_modes": []}
     observation_names: tuple[str, ...] = ()
     n_actions = 3
+    HOLD_STEPS = 10  # the rules' exit: the label horizon
 
     def __init__(self, paths: list[PoolPath], cfg: TradingConfig = TradingConfig(), sequential: bool = False):
         self.paths = [p for p in paths if len(p) >= 2]
@@ -137,7 +139,29 @@ class PoolTradingEnv(gym.Env, ABC):
     def baselines(self) -> dict:
         return {"no_trade": lambda env: HOLD,
                 "buy_and_hold": lambda env: ENTER if env.t == 0 else HOLD,
+                "launch_flip": type(self).launch_flip_action,
                 "rule_based": type(self).rule_action}
+
+    def timed_exit(self) -> int:
+        return EXIT if self.holding is not None and self.held_steps >= self.HOLD_STEPS else HOLD
+
+    def launch_flip_action(self) -> int:
+        """In at a pool's first snapshot (its path starts at the pool's opening: age under one snapshot's
+        minute), out after the label horizon: the first thing a launch trader tries."""
+        if self.holding is None:
+            return ENTER if self.t == 0 and self.path.features[0, AGE] < 1.0 else HOLD
+        return self.timed_exit()
+
+    def random_entry_policy(self, rate: float, seed: int):
+        """In at random snapshots, with probability `rate` per flat snapshot (the agent's own entry rate), out
+        after the label horizon: what the agent's number of entries earns without its choices."""
+        rng = np.random.default_rng(seed)
+
+        def choose(env, _obs) -> int:
+            if env.holding is None:
+                return ENTER if rng.random() < rate else HOLD
+            return env.timed_exit()
+        return choose
 
     @abstractmethod
     def rule_action(self) -> int: ...
@@ -147,7 +171,6 @@ class EntryTimingEnv(PoolTradingEnv):
     """Entry/exit timing on new pools from their features and the moon, rug and opportunity scores."""
 
     observation_names = OBSERVATION
-    HOLD_STEPS = 10  # the rule's exit: the label horizon
 
     def observe(self) -> np.ndarray:
         p = self.path
@@ -221,6 +244,8 @@ class RiskManagerEnv(PoolTradingEnv):
 
     def intent(self, action: int) -> tuple[int, float]:
         return self._proposal, SCALES[action]
+
+    random_entry_policy = None  # its actions scale a proposal: random entries are the entry agent's baseline
 
     def baselines(self) -> dict:
         full = SCALES.index(1.0)

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from quant.agents.arb_envs import ArbEnv, buy_and_hold_usd
+from quant.evaluation.backtest import RANDOM_DRAWS
 from quant.models.registry import Registry
 
 if TYPE_CHECKING:  # stable-baselines3 is imported where a policy is trained or loaded, not with this module
@@ -80,6 +81,16 @@ def evaluate(make_env: Callable[[str, bool], gym.Env], cfg: PPOConfig) -> tuple[
                  for name, rule in test_env.baselines().items()}
     if isinstance(test_env, ArbEnv):
         baselines["buy_and_hold"] = buy_and_hold_usd(test_env)
+    random_draws = []
+    if getattr(test_env, "random_entry_policy", None) is not None:
+        # The agents' mean number of entries (each round trip is two trades) at random snapshots: the median
+        # of RANDOM_DRAWS draws, every draw's PnL in the report.
+        steps = len(agent[cfg.seeds[0]]["equity"]) - 1
+        rate = np.mean([agent[s]["trades"] for s in cfg.seeds]) / 2 / max(steps, 1)
+        draws = sorted((run_policy(make_env("test", True), test_env.random_entry_policy(rate, k))
+                        for k in range(RANDOM_DRAWS)), key=lambda r: r["net_pnl"])
+        baselines["random_entry"] = draws[len(draws) // 2]
+        random_draws = [float(d["net_pnl"]) for d in draws]
     pnl = np.array([agent[s]["net_pnl"] for s in cfg.seeds])
     no_trade = baselines["no_trade"]["net_pnl"]
     median = int(np.argsort(pnl, kind="stable")[(len(pnl) - 1) // 2])
@@ -96,6 +107,7 @@ def evaluate(make_env: Callable[[str, bool], gym.Env], cfg: PPOConfig) -> tuple[
         "registered_seed": int(cfg.seeds[median]), "registered_pnl": float(pnl[median]),
         "registered_beats_no_trade": bool(pnl[median] > no_trade),
         "test_steps": len(agent[cfg.seeds[0]]["equity"]) - 1,
+        "random_entry_draws": random_draws,
     }
     curves = {f"agent (seed {cfg.seeds[median]}, registered)": agent[cfg.seeds[median]]["equity"],
               **{k: np.asarray(v["equity"]) for k, v in baselines.items()}}

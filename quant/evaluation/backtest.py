@@ -23,10 +23,11 @@ class BacktestConfig:
     start_balance: float = 10.0  # SOL
     max_positions: int = 3
     hold: int = 10  # snapshots, the label horizon
+    stake_sol: float | None = None  # per trade; default: the balance split over the positions
 
     @property
     def stake(self) -> float:
-        return self.start_balance / self.max_positions
+        return self.stake_sol if self.stake_sol is not None else self.start_balance / self.max_positions
 
 
 def _exit_rows(snaps: pd.DataFrame, hold: int) -> tuple[np.ndarray, np.ndarray]:

@@ -88,6 +88,10 @@ def test_every_agent_is_registered_with_an_out_of_sample_evaluation(built):
         report = meta["report"].value
         assert len(report["agent_pnl_by_seed"]) == 3 and report["baseline_pnl"]["no_trade"] == 0.0
         assert {"no_trade", "rule_based"} <= set(report["baseline_pnl"])
+        if name in ("agent_entry_timing", "agent_whale_copy"):  # the trader's baselines on new pools
+            assert {"launch_flip", "random_entry", "buy_and_hold"} <= set(report["baseline_pnl"])
+            draws = report["random_entry_draws"]
+            assert len(draws) == 20 and report["baseline_pnl"]["random_entry"] == sorted(draws)[10]
         assert meta["window"].value["train_end"] <= meta["window"].value["test_start"] == "2026-01-03 00:00:00"
         assert "data:image/png;base64," in meta["equity_curves"].value
         beats = report["beats_no_trade"] and report["registered_beats_no_trade"]

@@ -142,6 +142,27 @@ def listed_path(chain: str = "solana", n: int = 20) -> PoolPath:
     return PoolPath(f"{chain}-pool", chain, ts, base, quote, bd, qd, np.full((n, F), np.nan, np.float32), extra)
 
 
+def test_launch_flip_and_random_entry_baselines_of_the_pool_agents():
+    from quant.agents.pool_envs import AGE
+    from quant.agents.training import run_policy
+
+    young, old = solana_path(seed=0), solana_path(seed=1)
+    young.features[0, AGE], old.features[0, AGE] = 0.5, 600.0  # opened at its first snapshot / ten hours earlier
+    env = EntryTimingEnv([young, old], sequential=True)
+    flip = run_policy(env, lambda e, _obs: e.baselines()["launch_flip"](e))
+    assert flip["trades"] == 2  # in at the young pool's first snapshot, out 10 snapshots later; the old one skipped
+    held = np.flatnonzero(np.diff(flip["equity"]) != 0)
+    assert held.max() <= 11  # flat again after the horizon: the equity moves no more
+    never = run_policy(EntryTimingEnv([young, old], sequential=True),
+                       EntryTimingEnv([young]).random_entry_policy(0.0, seed=0))
+    always = run_policy(EntryTimingEnv([young, old], sequential=True),
+                        EntryTimingEnv([young]).random_entry_policy(1.0, seed=0))
+    assert never["trades"] == 0 and never["net_pnl"] == 0
+    # Every flat snapshot enters and every entry is held 10 snapshots: on 29 steps per path, entries at 0, 11
+    # and 22, exits at 10 and 21, the third sold at the path's end (not an action): 5 trades a path.
+    assert always["trades"] == 2 * 5
+
+
 def test_cex_dex_pnl_matches_hand_computed_fill():
     path = listed_path()
     cfg = ArbConfig(notional_usd=1000.0, cex_fee=0.001)

@@ -182,6 +182,9 @@ def test_backtest_holds_at_most_three_positions_and_exits_after_hold():
     assert (trades.exit_ts - trades.entry_ts == pd.Timedelta(minutes=10)).all()
     assert (trades.entry_ts == pools.ts.min() + pd.Timedelta(minutes=1)).all()  # filled a snapshot later
     assert result["net_pnl"] > 0 and trades.spent.tolist() == [3.0, 3.0, 3.0]
+    # the live bench's baselines trade the runtime's per-order notional instead of a third of the balance
+    fixed = backtest(cand, pools, BacktestConfig(start_balance=9.0, max_positions=3, hold=10, stake_sol=1.0))
+    assert fixed["trades"].spent.tolist() == [1.0, 1.0, 1.0]
 
 
 def test_trading_baselines_launch_flip_random_entry_and_no_trade():
