@@ -67,7 +67,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig, 
     registry = model_registry.registry()
     best = max((k for k in trading if k not in MODEL_STRATEGIES), key=lambda k: trading[k]["net_pnl"])
     verdict = {"moon_model": registry.candidate("moon_model"), "rug_model": registry.candidate("rug_model"),
-               "held_out": f"{window.test_start} to {window.test_end}", "run_id": context.run.run_id,
+               "held_out": f"{window.test_start} to {window.test_end}",
                "model_pnl": trading["model"]["net_pnl"], "model_trades": trading["model"]["n_trades"],
                "baselines": {k: trading[k]["net_pnl"] for k in trading if k not in MODEL_STRATEGIES},
                "best_baseline": best, "beats_no_trade": bool(trading["model"]["net_pnl"] > trading["no_trade"]["net_pnl"]),
