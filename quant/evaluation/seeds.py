@@ -1,7 +1,8 @@
 """The headline figures on worlds nobody designed on: each seed's world is simulated, featured, labelled,
 evaluated walk-forward exactly as the Dagster assets do (quant.evaluation.walk_forward.evaluate on the newest
 two days, five training days, the label horizon's purge) and its wallets scanned and graphed
-(quant.wallets), then every figure is summarised over the seeds as mean, standard deviation, min and max.
+(quant.wallets), optionally its identity collections built and searched (quant.retrieval, `--embeddings`),
+then every figure is summarised over the seeds as mean, standard deviation, min and max.
 
 Seed 7 is the development world: the rug model's operating point, the scanner's thresholds and the
 simulator's behaviour were all designed while looking at it. The figures that count are these, on seeds
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +30,11 @@ from quant.features import batch_features
 from quant.features.labels import build_labels
 from quant.models.datasets import cadence, holdout_window, slippage_table
 from quant.models.specs import ENTER_RUG
+from quant.retrieval.documents import identity_collections
+from quant.retrieval.embedders import make_embedder
+from quant.retrieval.evaluation import evaluate as evaluate_retrieval
+from quant.retrieval.search import WalletSearch
+from quant.retrieval.vector_store import VectorStore
 from quant.settings import Settings
 from quant.simulator.config import world_config
 from quant.simulator.market import SimulatedMarket
@@ -72,8 +79,10 @@ def model_figures(market: SimulatedMarket) -> dict:
     return out
 
 
-def wallet_figures(market: SimulatedMarket) -> dict:
-    """The scanner's and the funding graph's figures of one world, as wallet_evaluation computes them."""
+def wallet_figures(market: SimulatedMarket, embeddings: Path | None = None) -> dict:
+    """The scanner's and the funding graph's figures of one world, as wallet_evaluation computes them; with
+    `embeddings` (a folder for a Chroma store), the identity collections are built there as identity_tracking
+    builds them (MiniLM) and judged as embedding_evaluation judges them."""
     con = duckdb.connect()
     con.execute("SET threads = 2")
     for table in ("swaps", "transfers", "pool_snapshots"):
@@ -83,13 +92,22 @@ def wallet_figures(market: SimulatedMarket) -> dict:
     con.execute("CREATE TEMP VIEW pools AS SELECT pool_id, any_value(category) AS category, "
                 "min(pool_open_time) AS open_ts FROM _pool_snapshots GROUP BY pool_id")
     profiles = build_profiles(con)
-    _connections, clusters = build_graph(con)
+    connections, clusters = build_graph(con)
     wash = pl.from_pandas(member_wash_scores(clusters)[["wallet", "wash_score"]]).with_columns(
         pl.col("wallet").cast(pl.Utf8), pl.col("wash_score").cast(pl.Float64))
     scores = scan(profiles.join(wash.unique("wallet"), on="wallet", how="left")).scores
     truth = market.truth().wallets
     scanner, rings = evaluate_scanner(profiles, scores, truth, ScannerConfig()), evaluate_rings(clusters, truth)
-    return {"target_precision": scanner["target_precision"], "smart_money_recall": scanner["smart_money_recall"],
+    out = {}
+    if embeddings is not None:
+        store, embed = VectorStore.persistent(str(embeddings)), make_embedder("minilm")
+        for base, docs, from_text in identity_collections(profiles, scores, clusters, connections):
+            store.sync(base, docs, embed if from_text else None)
+        retrieval = evaluate_retrieval(WalletSearch(store, embed), truth)
+        out = {"embedding_behaviour_min": retrieval["behaviour_min"], "embedding_text_mean": retrieval["text_mean"],
+               "embedding_paraphrase_mean": retrieval["paraphrase_mean"],
+               **{f"embedding_{a}": v for a, v in retrieval["behaviour_held"].items()}}
+    return out | {"target_precision": scanner["target_precision"], "smart_money_recall": scanner["smart_money_recall"],
             "martingale_precision": scanner["martingale"]["precision"],
             "martingale_recall": scanner["martingale"]["recall"],
             "market_maker_precision": scanner["market_maker"]["precision"],
@@ -98,10 +116,12 @@ def wallet_figures(market: SimulatedMarket) -> dict:
             "targets": scanner["targets"]}
 
 
-def seed_figures(seed: int, world: str, worlds: Path) -> dict:
+def seed_figures(seed: int, world: str, worlds: Path, embeddings: bool = False) -> dict:
     started = time.perf_counter()
     market = SimulatedMarket(world_config(world, seed), worlds, progress=True)
-    figures = {"seed": seed, **model_figures(market), **wallet_figures(market)}
+    with tempfile.TemporaryDirectory() as chroma:
+        wallets = wallet_figures(market, Path(chroma) if embeddings else None)
+    figures = {"seed": seed, **model_figures(market), **wallets}
     figures["seconds"] = round(time.perf_counter() - started, 1)
     return figures
 
@@ -124,11 +144,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, required=True)
     parser.add_argument("--world", default="default", choices=["small", "default"])
     parser.add_argument("--json", action="store_true", help="print one JSON object (per seed and summary)")
+    parser.add_argument("--embeddings", action="store_true",
+                        help="also build the identity collections (MiniLM, about a minute a default world) and "
+                             "report their precision@10")
     args = parser.parse_args(argv)
     worlds = Settings.from_env().data_dir / "worlds"
     rows = []
     for seed in args.seeds:
-        rows.append(seed_figures(seed, args.world, worlds))
+        rows.append(seed_figures(seed, args.world, worlds, args.embeddings))
         print(f"seed {seed}: {rows[-1]['seconds']} s", file=sys.stderr, flush=True)
     summary = summarise(rows)
     if args.json:
