@@ -65,7 +65,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig, 
                         for k, v in trading.items()})
     goals = report["goals"]
     registry = model_registry.registry()
-    best = max((k for k in trading if k not in MODEL_STRATEGIES), key=lambda k: trading[k]["net_pnl"])
+    best = report["best_baseline"]
     verdict = {"moon_model": registry.candidate("moon_model"), "rug_model": registry.candidate("rug_model"),
                "held_out": f"{window.test_start} to {window.test_end}",
                "model_pnl": trading["model"]["net_pnl"], "model_trades": trading["model"]["n_trades"],

@@ -9,7 +9,7 @@ import polars as pl
 from pydantic import Field
 
 from assets.common import WALLETS_OWNER, WalletWindow
-from quant.wallets.funding_graph import FundingConfig, build_graph, member_wash_scores
+from quant.wallets.funding_graph import FundingConfig, build_graph, with_wash_scores
 from quant.wallets.profiles import build_profiles
 from quant.wallets.scanner.config import ScannerConfig
 from quant.wallets.scanner.stages import STAGES, scan
@@ -93,9 +93,7 @@ def wallet_scores(context: dg.AssetExecutionContext, config: WalletWindow, wareh
     with warehouse.get_connection() as con:
         profiles = con.sql("SELECT * FROM main.wallet_profiles").pl()
         clusters = con.sql("SELECT cluster_id, members, wash_score, is_ring FROM main.funding_clusters").df()
-    wash = pl.from_pandas(member_wash_scores(clusters)[["wallet", "wash_score"]]).with_columns(
-        pl.col("wallet").cast(pl.Utf8), pl.col("wash_score").cast(pl.Float64))
-    profiles = profiles.join(wash.unique("wallet"), on="wallet", how="left")
+    profiles = with_wash_scores(profiles, clusters)
     t = time.perf_counter()
     result = scan(profiles, cfg)
     seconds = time.perf_counter() - t

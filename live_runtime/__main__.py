@@ -29,6 +29,7 @@ from live_runtime.sources import (
     ChainPollingStream,
     ChainSubscribedStream,
     evm_subscription,
+    forward_market,
     replay_stream,
     simulated_stream,
     solana_subscription,
@@ -182,14 +183,15 @@ def _bench_baselines(settings: Settings, forward_days: int, engine: Engine) -> d
     over the same Solana snapshots with the runtime's balance, position limit and per-order notional (exact
     AMM fills, quant.evaluation.backtest): no trade, the launch flip, the runtime's number of entries at random
     snapshots (median of 20 draws) and buy-and-hold of the pools opened in it."""
-    from quant.evaluation.backtest import BacktestConfig, buy_and_hold_new_pools, launch_flip, no_trade, random_entries
-    from quant.simulator.config import world_config
-    from quant.simulator.market import SimulatedMarket
+    from quant.evaluation.backtest import (
+        BacktestConfig,
+        buy_and_hold_new_pools,
+        launch_flip,
+        no_trade,
+        random_entries,
+    )
 
-    base = settings.world_config()
-    market = SimulatedMarket(world_config(settings.world, settings.seed, settings.start, base.days + forward_days),
-                             settings.data_dir / "worlds")
-    lo = pd.Timestamp(base.start) + pd.Timedelta(days=base.days)
+    market, lo = forward_market(settings, forward_days, progress=False)
     hi = pd.Timestamp(engine.last_ts, unit="us") + pd.Timedelta(microseconds=1)
     snaps = market.fetch("pool_snapshots", lo, hi)
     sol = snaps[(snaps.chain == "solana") & (snaps.quote_symbol == "SOL")]

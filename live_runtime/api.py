@@ -120,11 +120,7 @@ def build_app(engine) -> Starlette:
         for name, m in (("moon_model", current.moon), ("rug_model", current.rug)):
             out[name].update(created_at=m.manifest.get("created_at"), metrics=m.manifest.get("metrics", {}))
         return JSONResponse(_jsonable({"serving": out, "refused": engine.watcher.refused,
-                                       "stale": engine.models_stale, "strategy": current.strategy,
-                                       "entries": "off" if current.no_edge() else "on",
-                                       "entries_why": current.no_edge() or (
-                                           "out of sample, the strategy beat not trading" if current.strategy
-                                           else "this moon/rug pair was never evaluated")}))
+                                       "stale": engine.models_stale, "strategy": current.entries()}))
 
     async def risk(_):
         return JSONResponse(_jsonable(engine.risk.describe()))

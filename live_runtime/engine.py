@@ -275,9 +275,7 @@ class Engine:
             "models": {name: {"version": v, "compiled": name.removesuffix("_model") in models.compiled}
                        for name, v in models.versions.items()},
             "models_stale": self.models_stale, "refused": dict(self.watcher.refused),
-            "strategy": {"verdict": models.strategy, "entries": "off" if models.no_edge() else "on",
-                         "why": models.no_edge() or ("out of sample, the strategy beat not trading" if models.strategy
-                                                     else "this moon/rug pair was never evaluated")},
+            "strategy": models.entries(),
             "online_learners": {k: v.describe() for k, v in self.outcomes.learners.items()},
             "voter_accuracy": dict(self.outcomes.voter_accuracy),
             "orderer": {"duplicates": self.orderer.duplicates, "late": self.orderer.late, "held": len(self.orderer)},

@@ -49,6 +49,12 @@ class ModelSet:
         return (f"no edge: the strategy of moon_model {v['moon_model']} and rug_model {v['rug_model']} made "
                 f"{v['model_pnl']:+.4f} SOL on {v['held_out']}, not more than not trading")
 
+    def entries(self) -> dict:
+        """Whether this pair may open positions and why, with the verdict behind it: what the page shows."""
+        why = self.no_edge() or ("out of sample, the strategy beat not trading" if self.strategy
+                                 else "this moon/rug pair was never evaluated")
+        return {"entries": "off" if self.no_edge() else "on", "why": why, "verdict": self.strategy}
+
     def __post_init__(self):
         for m in (self.moon, self.rug):
             m.booster.set_param({"nthread": 1})  # a decision path on one core; threads only add jitter

@@ -76,12 +76,17 @@ def simulated_stream(settings: Settings, forward_days: int = 1, warmup_min: int 
                      start_seq: int = 0) -> TableStream:
     """The simulated world run forward `forward_days` past the history Dagster built: the same seed and
     start, a longer window, so the history part is bit-identical to the warehouse's (tested in quant)."""
-    base = settings.world_config()
-    market = SimulatedMarket(world_config(settings.world, settings.seed, settings.start, base.days + forward_days),
-                             settings.data_dir / "worlds", progress=True)
-    history_end = pd.Timestamp(base.start) + pd.Timedelta(days=base.days)
+    market, history_end = forward_market(settings, forward_days)
     return _split_stream(market, history_end, history_end + pd.Timedelta(days=forward_days), warmup_min, speed,
                          start_seq)
+
+
+def forward_market(settings: Settings, forward_days: int, progress: bool = True) -> tuple[SimulatedMarket, pd.Timestamp]:
+    """The simulated world run `forward_days` past the history Dagster built, and where that history ends."""
+    base = settings.world_config()
+    market = SimulatedMarket(world_config(settings.world, settings.seed, settings.start, base.days + forward_days),
+                             settings.data_dir / "worlds", progress=progress)
+    return market, pd.Timestamp(base.start) + pd.Timedelta(days=base.days)
 
 
 def replay_stream(directory: Path, start: datetime, end: datetime, warmup_min: int = 120, speed: float = 0.0,

@@ -14,7 +14,7 @@ from quant.features import FEATURES
 from quant.models.sequence import load_sequence_model, predict_frame
 from quant.models.specs import MOON, RUG
 from quant.models.train import predict
-from quant.wallets.funding_graph import build_graph, member_wash_scores
+from quant.wallets.funding_graph import build_graph, with_wash_scores
 from quant.wallets.profiles import build_profiles
 from quant.wallets.scanner.config import ScannerConfig
 from quant.wallets.scanner.stages import scan
@@ -51,9 +51,7 @@ def targets_before(con, end: pd.Timestamp, cfg: ScannerConfig | None = None) -> 
     cfg = cfg or ScannerConfig.from_env()
     profiles = build_profiles(con, cfg)
     _, clusters = build_graph(con)
-    wash = pl.from_pandas(member_wash_scores(clusters)[["wallet", "wash_score"]]).with_columns(
-        pl.col("wallet").cast(pl.Utf8), pl.col("wash_score").cast(pl.Float64))
-    scores = scan(profiles.join(wash.unique("wallet"), on="wallet", how="left"), cfg).scores
+    scores = scan(with_wash_scores(profiles, clusters), cfg).scores
     return set(scores.filter(pl.col("classification") == "TARGET")["wallet"].to_list())
 
 

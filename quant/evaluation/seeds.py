@@ -23,7 +23,6 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import polars as pl
 
 from quant.evaluation.walk_forward import MODEL_STRATEGIES, EvalConfig, evaluate
 from quant.features import batch_features
@@ -39,7 +38,7 @@ from quant.settings import Settings
 from quant.simulator.config import world_config
 from quant.simulator.market import SimulatedMarket
 from quant.wallets.evaluation import evaluate_rings, evaluate_scanner
-from quant.wallets.funding_graph import build_graph, member_wash_scores
+from quant.wallets.funding_graph import build_graph, with_wash_scores
 from quant.wallets.profiles import build_profiles
 from quant.wallets.scanner.config import ScannerConfig
 from quant.wallets.scanner.stages import scan
@@ -63,8 +62,7 @@ def model_figures(market: SimulatedMarket) -> dict:
     report = evaluate(data, slip, snaps, window, EvalConfig(train_days=train_days))
     moon, rug, entry = (report["reports"][k]["model"] for k in ("moon_model", "rug_model", "entry_model"))
     trading = report["trading"]
-    baselines = [k for k in trading if k not in MODEL_STRATEGIES]
-    best = max(baselines, key=lambda k: trading[k]["net_pnl"])
+    best = report["best_baseline"]
     out = {f"rug_recall_at_{ENTER_RUG:g}": rug[f"recall_at_{ENTER_RUG:g}"], "rug_roc_auc": rug["roc_auc"],
            "moon_roc_auc": moon["roc_auc"], "moon_precision_at_100": moon["precision_at_100"],
            "moon_pr_auc": moon["pr_auc"], "entry_spearman": entry["spearman"]}
@@ -93,9 +91,7 @@ def wallet_figures(market: SimulatedMarket, embeddings: Path | None = None) -> d
                 "min(pool_open_time) AS open_ts FROM _pool_snapshots GROUP BY pool_id")
     profiles = build_profiles(con)
     connections, clusters = build_graph(con)
-    wash = pl.from_pandas(member_wash_scores(clusters)[["wallet", "wash_score"]]).with_columns(
-        pl.col("wallet").cast(pl.Utf8), pl.col("wash_score").cast(pl.Float64))
-    scores = scan(profiles.join(wash.unique("wallet"), on="wallet", how="left")).scores
+    scores = scan(with_wash_scores(profiles, clusters)).scores
     truth = market.truth().wallets
     scanner, rings = evaluate_scanner(profiles, scores, truth, ScannerConfig()), evaluate_rings(clusters, truth)
     out = {}

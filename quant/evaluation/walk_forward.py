@@ -136,12 +136,10 @@ def evaluate(data: pd.DataFrame, slippage: pd.DataFrame, snapshots: pd.DataFrame
     goals = {
         "rug_recall": {"goal": f">= {RUG_RECALL_GOAL} at P(rug) >= {ENTER_RUG}", "value": rug_recall,
                        "met": bool(rug_recall >= RUG_RECALL_GOAL)},
-        "model_beats_best_baseline": {"goal": f"model strategy net PnL > the best baseline's ({best})",
-                                      "value": trading["model"]["net_pnl"] - trading[best]["net_pnl"],
-                                      "met": bool(trading["model"]["net_pnl"] > trading[best]["net_pnl"])},
-        "entry_model_beats_best_baseline": {"goal": f"entry model strategy net PnL > the best baseline's ({best})",
-                                            "value": trading["entry_model"]["net_pnl"] - trading[best]["net_pnl"],
-                                            "met": bool(trading["entry_model"]["net_pnl"] > trading[best]["net_pnl"])},
-    }
+    } | {f"{name}_beats_best_baseline": {"goal": f"{name} strategy net PnL > the best baseline's ({best})",
+                                         "value": trading[name]["net_pnl"] - trading[best]["net_pnl"],
+                                         "met": bool(trading[name]["net_pnl"] > trading[best]["net_pnl"])}
+         for name in MODEL_STRATEGIES}
     return {"reports": reports, "calibration": calibration, "slippage_mae": slippage_mae, "trading": trading,
+            "best_baseline": best,
             "goals": goals, "folds": [f.describe() for f in folds], "oos_rows": len(moon)}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
+import polars as pl
 
 from quant.wallets.scanner.config import apply_overrides
 
@@ -199,6 +200,14 @@ def member_wash_scores(clusters: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"wallet": [], "cluster_id": [], "wash_score": [], "is_ring": []})
     return (clusters[["cluster_id", "members", "wash_score", "is_ring"]].explode("members")
             .rename(columns={"members": "wallet"}).reset_index(drop=True))
+
+
+def with_wash_scores(profiles: pl.DataFrame, clusters: pd.DataFrame) -> pl.DataFrame:
+    """`profiles` with each wallet's funding cluster's `wash_score` (null outside clusters): what the scanner's
+    wash-trading rule reads (quant.wallets.scanner.stages.scan)."""
+    wash = pl.from_pandas(member_wash_scores(clusters)[["wallet", "wash_score"]]).with_columns(
+        pl.col("wallet").cast(pl.Utf8), pl.col("wash_score").cast(pl.Float64))
+    return profiles.join(wash.unique("wallet"), on="wallet", how="left")
 
 
 def _until_stable(con, sql: str, table: str, changed: str | None = None) -> None:
