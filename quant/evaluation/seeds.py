@@ -1,8 +1,9 @@
 """The headline figures on worlds nobody designed on: each seed's world is simulated, featured, labelled,
 evaluated walk-forward exactly as the Dagster assets do (quant.evaluation.walk_forward.evaluate on the newest
 two days, five training days, the label horizon's purge) and its wallets scanned and graphed
-(quant.wallets), optionally its identity collections built and searched (quant.retrieval, `--embeddings`),
-then every figure is summarised over the seeds as mean, standard deviation, min and max.
+(quant.wallets), optionally its identity collections built and searched (quant.retrieval, `--embeddings`)
+and the drift sensor tried on the seed's small world with and without a hype wave (quant.evaluation.drift_trial,
+`--drift`: the sensor's trial is on small worlds whatever `--world` says), then every figure is summarised over the seeds as mean, standard deviation, min and max.
 
 Seed 7 is the development world: the rug model's operating point, the scanner's thresholds and the
 simulator's behaviour were all designed while looking at it. The figures that count are these, on seeds
@@ -24,6 +25,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from quant.evaluation.drift_trial import drift_figures
 from quant.evaluation.walk_forward import MODEL_STRATEGIES, EvalConfig, evaluate
 from quant.features import batch_features
 from quant.features.labels import build_labels
@@ -112,12 +114,12 @@ def wallet_figures(market: SimulatedMarket, embeddings: Path | None = None) -> d
             "targets": scanner["targets"]}
 
 
-def seed_figures(seed: int, world: str, worlds: Path, embeddings: bool = False) -> dict:
+def seed_figures(seed: int, world: str, worlds: Path, embeddings: bool = False, drift: bool = False) -> dict:
     started = time.perf_counter()
     market = SimulatedMarket(world_config(world, seed), worlds, progress=True)
     with tempfile.TemporaryDirectory() as chroma:
         wallets = wallet_figures(market, Path(chroma) if embeddings else None)
-    figures = {"seed": seed, **model_figures(market), **wallets}
+    figures = {"seed": seed, **model_figures(market), **wallets, **(drift_figures(seed) if drift else {})}
     figures["seconds"] = round(time.perf_counter() - started, 1)
     return figures
 
@@ -143,11 +145,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embeddings", action="store_true",
                         help="also build the identity collections (MiniLM, about a minute a default world) and "
                              "report their precision@10")
+    parser.add_argument("--drift", action="store_true",
+                        help="also try the drift sensor on the seed's small world with and without a hype wave "
+                             "(about two minutes a seed)")
     args = parser.parse_args(argv)
     worlds = Settings.from_env().data_dir / "worlds"
     rows = []
     for seed in args.seeds:
-        rows.append(seed_figures(seed, args.world, worlds, args.embeddings))
+        rows.append(seed_figures(seed, args.world, worlds, args.embeddings, args.drift))
         print(f"seed {seed}: {rows[-1]['seconds']} s", file=sys.stderr, flush=True)
     summary = summarise(rows)
     if args.json:
