@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.agents import agent_assets
+from assets.agents import AgentConfig, _inputs, agent_assets
 from assets.evaluation import model_promotion
 from assets.features import feature_assets
 from assets.market_data import market_assets as build_market_assets
@@ -19,7 +19,8 @@ from assets.models import model_assets
 from assets.opportunity import opportunity_model
 from assets.partitions import daily_partitions_for
 from quant.agents import AGENTS, load_agent
-from quant.agents.data import targets_before
+from quant.agents.data import target_buys, targets_before
+from quant.agents.team import env_factory
 from quant.features import FEATURES
 from quant.models.sequence import load_sequence_model
 from quant.settings import Settings
@@ -120,3 +121,29 @@ def test_whale_targets_come_from_before_the_test_period(built, tmp_path):
         for table in ("swaps", "transfers", "pool_snapshots"):
             con.execute(f"DELETE FROM {table} WHERE ts >= ?", [test_start])
         assert targets and targets_before(con, test_start) == targets
+
+
+def test_whale_copy_trades_every_new_pool_and_sees_a_buy_only_after_it(built):
+    """The copier's universe is the entry agent's (every new Solana pool, TARGET-bought or not), and a TARGET's
+    buy shows at the first snapshot at or after it: cutting the swaps at t leaves every snapshot up to t alike."""
+    resources, _ = built
+    registry = resources["model_registry"].registry()
+    inputs = _inputs("agent_whale_copy", AgentConfig(**SMALL_AGENTS), resources["warehouse"], registry)
+    for split in ("train", "test"):
+        whale = env_factory("agent_whale_copy", inputs, registry)(split, True)
+        entry = env_factory("agent_entry_timing", inputs, registry)(split, True)
+        assert [p.pool_id for p in whale.paths] == [p.pool_id for p in entry.paths]
+        bought = [p.extra["target_buys"].sum() > 0 for p in whale.paths]
+        assert any(bought) and not all(bought)  # pools no TARGET ever buys are traded too
+    lo, hi = inputs.window.train_start, inputs.window.test_end
+    swaps = resources["warehouse"].read_window("swaps", lo, hi)
+    with resources["warehouse"].get_connection() as con:
+        targets = targets_before(con, inputs.window.test_start)
+    cut = inputs.window.test_start + pd.Timedelta(hours=12)
+    early = target_buys(swaps[swaps.ts <= cut], targets, inputs.snapshots)
+    key = ["pool_id", "ts"]
+    full = inputs.signals.merge(early, on=key, suffixes=("", "_cut"))
+    upto = full[full.ts <= cut]
+    assert upto.target_buys.sum() > 0
+    np.testing.assert_array_equal(upto.target_buys.to_numpy(), upto.target_buys_cut.to_numpy())
+    np.testing.assert_array_equal(upto.target_buy_quote.to_numpy(), upto.target_buy_quote_cut.to_numpy())
