@@ -21,12 +21,14 @@ import numpy as np
 from live_runtime.compiled import CompiledTrees, compiled_or_none, probe_rows
 from quant.features import FEATURES
 from quant.models.promotion import read_strategy
-from quant.models.registry import LoadedModel, Registry, RegistryError
+from quant.models.registry import CHAMPION, LoadedModel, Registry, RegistryError
 
 log = logging.getLogger("live_runtime.models")
 
 REQUIRED = ("moon_model", "rug_model")
 OPTIONAL = ("opportunity_model", "agent_entry_timing")
+# What a registry entry that cannot be served raises; each is a refusal with its reason, never a crash.
+LOAD_ERRORS = (RegistryError, ImportError, ValueError, RuntimeError, OSError, KeyError, TypeError)
 
 
 @dataclass
@@ -109,6 +111,7 @@ class ModelWatcher:
         self.compile_trees = compile_trees
         self.refused: dict[str, str] = {}
         self.events: list[dict] = []  # swaps and refusals, for the journal
+        self._bad_pointers: dict[str, str] = {}  # model -> the error last said about its pointer
         self._next_check = 0.0
         self._compiling: threading.Thread | None = None
         self.current = self._load_all()
@@ -146,22 +149,61 @@ class ModelWatcher:
         return {"moon", "rug"} <= set(self.current.compiled)
 
     def _champions(self) -> dict[str, str | None]:
-        return {name: self.registry.champion(name) for name in (*REQUIRED, *OPTIONAL)}
+        """Each model's champion version; None where there is none or its pointer is unreadable (said once per
+        distinct error, and kept serving what is served)."""
+        out = {}
+        for name in (*REQUIRED, *OPTIONAL):
+            try:
+                out[name] = self.registry.champion(name)
+                self._bad_pointers.pop(name, None)
+            except LOAD_ERRORS as err:
+                out[name] = None
+                if self._bad_pointers.get(name) != str(err):
+                    self._bad_pointers[name] = str(err)
+                    log.error("%s: champion pointer refused, still serving what was served: %s", name, err)
+                    self.events.append({"kind": "pointer_refused", "model": name, "error": str(err)})
+        return out
+
+    def _load_verified(self, name: str, version: str | None) -> LoadedModel:
+        """The champion `version`; where it cannot be verified (or its pointer cannot be read), the newest
+        version that can, said loudly: a corrupt champion at start is a fallback, not a traceback."""
+        tried = []
+        if version is not None:
+            try:
+                return self.registry.load(name, version, list(FEATURES))
+            except LOAD_ERRORS as err:
+                tried.append(f"{version}: {err}")
+        for candidate in reversed(self.registry.versions(name)):
+            if candidate == version:
+                continue
+            try:
+                loaded = self.registry.load(name, candidate, list(FEATURES))
+            except LOAD_ERRORS as err:
+                tried.append(f"{candidate}: {err}")
+                continue
+            reason = "; ".join(tried) or self._bad_pointers.get(name, "no champion")
+            log.error("%s: champion %s cannot be served (%s); serving %s, the newest version that verifies",
+                      name, version, reason, candidate)
+            self.refused[name] = version or "?"
+            self.events.append({"kind": "model_fallback", "model": name, "version": candidate,
+                                "refused": version, "error": reason})
+            return loaded
+        raise RegistryError(f"{name}: no version in {self.registry.root / name} can be served: {tried}")
 
     def _load_all(self) -> ModelSet:
         champions = self._champions()
-        missing = [m for m in REQUIRED if champions[m] is None]
+        missing = [m for m in REQUIRED if champions[m] is None and not (self.registry.root / m / CHAMPION).exists()]
         if missing:
             raise RegistryError(f"no champion for {missing} in {self.registry.root}: run `make materialize` "
                                 "(or the retrain job) first")
-        models = ModelSet(self.registry.load("moon_model", champions["moon_model"], list(FEATURES)),
-                          self.registry.load("rug_model", champions["rug_model"], list(FEATURES)))
+        models = ModelSet(self._load_verified("moon_model", champions["moon_model"]),
+                          self._load_verified("rug_model", champions["rug_model"]))
         for name in OPTIONAL:
             if champions[name] is not None:
                 try:
                     setattr(models, "opportunity" if name == "opportunity_model" else "agent",
                             _load_optional(self.registry, name, champions[name]))
-                except (RegistryError, ImportError, ValueError, RuntimeError, OSError) as err:
+                except LOAD_ERRORS as err:
                     log.error("%s %s not served: %s", name, champions[name], err)
                     self.refused[name] = champions[name]
         models.strategy = self._strategy(models)
@@ -181,11 +223,7 @@ class ModelWatcher:
             return False
         self._next_check = now + self.check_every_s
         serving = self.current.versions
-        try:
-            wanted = self._champions()
-        except (OSError, ValueError) as err:  # a pointer being replaced or unreadable: try again next time
-            log.warning("registry pointers unreadable: %s", err)
-            return False
+        wanted = self._champions()
         changes = {m: v for m, v in wanted.items() if v is not None and v != serving.get(m) and self.refused.get(m) != v}
         if not changes:
             return False
@@ -200,7 +238,7 @@ class ModelWatcher:
                     setattr(new, "opportunity" if name == "opportunity_model" else "agent",
                             _load_optional(self.registry, name, version))
                 swapped[name] = version
-            except (RegistryError, ImportError, ValueError, RuntimeError, OSError) as err:
+            except LOAD_ERRORS as err:
                 self.refused[name] = version
                 log.error("refused %s %s, still serving %s: %s", name, version, serving.get(name), err)
                 self.events.append({"kind": "model_refused", "model": name, "version": version,

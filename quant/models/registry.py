@@ -15,6 +15,10 @@ A version directory is written under a temporary name and renamed into place, an
 written to a temporary file and `os.replace`d, so a reader (the live runtime) sees the old state or the new,
 never half of either. Loading verifies the file's hash and the feature list.
 
+Nothing read from the root is trusted: a version name must match VERSION (`v0001`, no path), a pointer or
+manifest that is not the JSON object it should be, lacks a field, or names another model or version than the
+folder it lives in (a copied or moved version folder) is a RegistryError naming the file and the field.
+
 CLI: `python -m quant.models.registry list [--model M]` and `python -m quant.models.registry rollback M [--to VERSION]`.
 """
 
@@ -24,6 +28,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +40,7 @@ MODEL_FILE = "model.ubj"
 MANIFEST = "manifest.json"
 CHAMPION = "champion"
 CANDIDATE = "candidate"
+VERSION = re.compile(r"v[0-9]{4,}")  # what _next_version writes; matched whole, so no "/", ".." or spaces
 
 
 class RegistryError(RuntimeError):
@@ -70,8 +76,7 @@ class Registry:
         the registry is returned instead of stored twice, so a retrain on the same data changes nothing."""
         blob = bytes(booster.save_raw("ubj"))
         digest = sha256_bytes(blob)
-        for version in self.versions(model):
-            m = self.manifest(model, version)
+        for version, m in self._valid_manifests(model):
             if m["sha256"] == digest and m["features"] == list(features):
                 return version
         return self._write_version(model, {MODEL_FILE: blob}, {"file": MODEL_FILE, "sha256": digest,
@@ -86,12 +91,19 @@ class Registry:
             raise RegistryError(f"{model}: files must be non-empty and must not include {MANIFEST}")
         hashes = {name: sha256_bytes(blob) for name, blob in sorted(files.items())}
         digest = sha256_bytes(json.dumps(hashes, sort_keys=True).encode())
-        for version in self.versions(model):
-            m = self.manifest(model, version)
+        for version, m in self._valid_manifests(model):
             if m.get("files") == hashes and m["features"] == list(features) and m.get("kind") == kind:
                 return version
         return self._write_version(model, files, {"kind": kind, "files": hashes, "sha256": digest,
                                                   "features": list(features), **manifest_fields})
+
+    def _valid_manifests(self, model: str):
+        """(version, manifest) of each version whose manifest verifies; a tampered one is no match to dedupe on."""
+        for version in self.versions(model):
+            try:
+                yield version, self.manifest(model, version)
+            except RegistryError:
+                continue
 
     def _write_version(self, model: str, files: dict[str, bytes], fields: dict) -> str:
         """Write `files` and a manifest of `fields` (after "model", "version" and "created_at") as the next
@@ -140,7 +152,7 @@ class Registry:
         d = self.root / model
         if not d.exists():
             return []
-        return sorted(p.name for p in d.iterdir() if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit())
+        return sorted(p.name for p in d.iterdir() if p.is_dir() and VERSION.fullmatch(p.name))
 
     def models(self) -> list[str]:
         """Model names: directories of the root, except `_`-prefixed ones (evaluation plots live there)."""
@@ -149,13 +161,21 @@ class Registry:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 
     def manifest(self, model: str, version: str) -> dict:
+        """The manifest of `version`, after checking that it is the one that belongs in that folder."""
+        check_version(model, version)
         path = self.root / model / version / MANIFEST
-        if not path.exists():
-            raise RegistryError(f"{model} {version}: no manifest at {path}")
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise RegistryError(f"{model} {version}: manifest {path} is not valid JSON ({err})") from err
+        manifest = _read_object(path, f"{model} {version}: manifest")
+        for field, expected in (("model", model), ("version", version)):
+            if manifest.get(field) != expected:
+                raise RegistryError(f"{model} {version}: manifest {path} has {field}={manifest.get(field)!r}, not "
+                                    f"{expected!r} (a version folder copied or moved by hand?)")
+        needed = ("sha256", "features") + (("file",) if kind(manifest) == "xgboost" else ("files",))
+        for field in needed:
+            if field not in manifest:
+                raise RegistryError(f"{model} {version}: manifest {path} has no {field!r}")
+        if not isinstance(manifest.get("files", {}), dict):
+            raise RegistryError(f"{model} {version}: manifest {path} field 'files' is not an object")
+        return manifest
 
     def load(self, model: str, version: str | None = None, expected_features: list[str] | None = None) -> LoadedModel:
         """Load a version (the champion by default) after checking its file hash and, when given, that its
@@ -182,7 +202,11 @@ class Registry:
 
     def pointer(self, model: str) -> dict | None:
         path = self.root / model / CHAMPION
-        return json.loads(path.read_text()) if path.exists() else None
+        if not path.exists():
+            return None
+        pointer = _read_object(path, f"{model}: champion pointer")
+        check_version(model, pointer.get("version"), f"champion pointer {path}")
+        return pointer
 
     def champion(self, model: str) -> str | None:
         p = self.pointer(model)
@@ -192,8 +216,11 @@ class Registry:
         """Make `version` the champion. The pointer keeps the earlier champions, newest last, for rollback."""
         if version not in self.versions(model):
             raise RegistryError(f"{model}: no version {version} to promote (have {self.versions(model)})")
-        old = self.pointer(model)
-        history = (old["history"] + [{k: old[k] for k in ("version", "promoted_at", "reason")}]) if old else []
+        try:
+            old = self.pointer(model)
+        except RegistryError:  # a corrupt pointer is replaced, not kept in the history
+            old = None
+        history = (old.get("history", []) + [{k: old.get(k) for k in ("version", "promoted_at", "reason")}]) if old else []
         pointer = {"version": version, "promoted_at": _now(), "reason": reason, "history": history}
         self._write_pointer(model, pointer)
         return pointer
@@ -206,7 +233,10 @@ class Registry:
 
     def candidate(self, model: str) -> str | None:
         path = self.root / model / CANDIDATE
-        return json.loads(path.read_text())["version"] if path.exists() else None
+        if not path.exists():
+            return None
+        version = _read_object(path, f"{model}: candidate").get("version")
+        return check_version(model, version, f"candidate {path}")
 
     def _write_pointer(self, model: str, pointer: dict) -> None:
         _write_json_atomic(self.root / model / CHAMPION, pointer)
@@ -224,6 +254,26 @@ class Registry:
             to = earlier[-1]
         self.promote(model, to, reason=f"rollback from {pointer['version']}")
         return to
+
+
+def check_version(model: str, version, where: str = "version") -> str:
+    """`version` when it is a version name the registry writes (VERSION), else a RegistryError."""
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
+        raise RegistryError(f"{model}: {where} names version {version!r}, which is not a registry version "
+                            f"(pattern {VERSION.pattern})")
+    return version
+
+
+def _read_object(path: Path, what: str) -> dict:
+    if not path.exists():
+        raise RegistryError(f"{what}: no file at {path}")
+    try:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RegistryError(f"{what} {path} is not valid JSON ({err})") from err
+    if not isinstance(obj, dict):
+        raise RegistryError(f"{what} {path} is not a JSON object (got {type(obj).__name__})")
+    return obj
 
 
 def kind(manifest: dict) -> str:

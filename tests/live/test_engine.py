@@ -162,3 +162,51 @@ def test_a_pair_whose_strategy_did_not_beat_no_trade_opens_no_positions(live_roo
     skipped = activity[(activity.kind == "decision") & activity.data.str.contains("no edge: the strategy")]
     assert len(skipped) > 0 and predictions > 0
     assert verdicts[True][0] > 0 and verdicts[True][1]["entries"] == "on"
+
+
+def test_a_tampered_registry_is_refused_while_the_old_champion_serves(live_root, stream_events, tmp_path):
+    """A pointer outside the registry's versions, a version folder copied by hand and a manifest without its
+    hash are each refused once with the reason; the champions in service never change."""
+    import shutil
+    events, history = stream_events
+    registry = copy_registry(live_root, tmp_path)
+    moon, rug = registry.champion("moon_model"), registry.champion("rug_model")
+    engine = engine_for(live_root, tmp_path, events[:3_000], history, registry_dir=tmp_path / "registry")
+    pointer = registry.root / "moon_model" / "champion"
+    pointer.write_text(json.dumps({"version": f"../rug_model/{rug}"}))
+    copied = f"v{int(moon[1:]) + 50:04d}"
+    shutil.copytree(registry.root / "rug_model" / rug, registry.root / "rug_model" / copied)
+    registry.promote("rug_model", copied, "test: a copied folder")
+    for _ in range(3):
+        assert engine.watcher.check(force=True) is False
+    assert engine.watcher.current.versions == {**engine.watcher.current.versions, "moon_model": moon, "rug_model": rug}
+    kinds = [e["kind"] for e in engine.watcher.events]
+    assert kinds.count("pointer_refused") == 1 and kinds.count("model_refused") == 1  # said once, not per check
+    refusal = next(e for e in engine.watcher.events if e["kind"] == "model_refused")
+    assert refusal["version"] == copied and f"version={rug!r}, not {copied!r}" in refusal["error"]
+    newer = another_champion(registry, "rug_model")
+    manifest = registry.root / "rug_model" / newer / "manifest.json"
+    manifest.write_text(json.dumps({k: v for k, v in json.loads(manifest.read_text()).items() if k != "sha256"}))
+    registry.promote("rug_model", newer, "test: no hash")
+    assert engine.watcher.check(force=True) is False and engine.watcher.refused["rug_model"] == newer
+    engine.run()
+    pred = Journal(tmp_path / "journal").read("predictions")
+    assert (pred.moon_version == moon).all() and (pred.rug_version == rug).all()
+    assert not np.allclose(pred.p_moon, pred.p_rug)
+
+
+def test_a_corrupt_champion_at_start_falls_back_to_the_newest_version_that_verifies(live_root, tmp_path):
+    from live_runtime.models import ModelWatcher
+    registry = copy_registry(live_root, tmp_path)
+    moon = registry.champion("moon_model")
+    bad = another_champion(registry, "moon_model")
+    registry.promote("moon_model", bad, "test: corrupt at start")
+    path = registry.root / "moon_model" / bad / "model.ubj"
+    path.write_bytes(path.read_bytes()[:-7] + b"corrupt")
+    watcher = ModelWatcher(registry.root, compile_trees=False)
+    assert watcher.current.versions["moon_model"] == moon != bad
+    fallback = [e for e in watcher.events if e["kind"] == "model_fallback"]
+    assert fallback[0]["refused"] == bad and "corrupt" in fallback[0]["error"]
+    assert watcher.check(force=True) is False  # the corrupt champion is not retried every check
+    (registry.root / "moon_model" / "champion").write_text("{")  # an unreadable pointer at start: the same
+    assert ModelWatcher(registry.root, compile_trees=False).current.versions["moon_model"] == moon

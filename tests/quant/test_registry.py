@@ -227,3 +227,45 @@ def test_a_model_with_an_operating_point_is_judged_on_it_before_roc_auc(reg):
     promotion.apply(reg, up)
     down = promotion.decide(reg, spec, v_plain, holdout, margin=0.01)
     assert not down.promote and reg.champion(spec.name) == v_leaning
+
+
+def _pointer(reg: Registry, obj) -> None:
+    (reg.root / SPEC.name / CHAMPION).write_text(obj if isinstance(obj, str) else json.dumps(obj))
+
+
+@pytest.mark.parametrize("pointer, reason", [
+    ({"version": "../other_model/v0001"}, "not a registry version"),
+    ({"version": "v0001/"}, "not a registry version"),
+    ({"version": 1}, "not a registry version"),
+    ({"promoted_at": "2026-01-01"}, "names version None"),
+    ("[\"v0001\"]", "not a JSON object"),
+    ("{\"version\": ", "not valid JSON"),
+])
+def test_a_tampered_pointer_is_a_refusal_naming_what_is_wrong(reg, boosters, pointer, reason):
+    register(reg, boosters[0])
+    _pointer(reg, pointer)
+    with pytest.raises(RegistryError, match=reason):
+        reg.champion(SPEC.name)
+    reg.promote(SPEC.name, "v0001", "repair")  # a corrupt pointer is replaced, not carried into the history
+    assert reg.champion(SPEC.name) == "v0001" and reg.pointer(SPEC.name)["history"] == []
+
+
+def test_a_manifest_must_belong_to_its_folder_and_carry_its_fields(reg, boosters):
+    import shutil
+    v1 = register(reg, boosters[0])
+    shutil.copytree(reg.root / SPEC.name / v1, reg.root / SPEC.name / "v0002")  # a version copied by hand
+    with pytest.raises(RegistryError, match="version='v0001', not 'v0002'"):
+        reg.load(SPEC.name, "v0002")
+    other = reg.root / "other_model"
+    shutil.copytree(reg.root / SPEC.name, other)
+    with pytest.raises(RegistryError, match="model='toy_model', not 'other_model'"):
+        reg.load("other_model", v1)
+    manifest_path = reg.root / SPEC.name / v1 / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for field in ("sha256", "file", "features"):
+        manifest_path.write_text(json.dumps({k: v for k, v in manifest.items() if k != field}))
+        with pytest.raises(RegistryError, match=f"has no '{field}'"):
+            reg.load(SPEC.name, v1)
+    (reg.root / SPEC.name / "v0001 ").mkdir()  # names the registry never writes are not versions
+    (reg.root / SPEC.name / "v١٢٣٤").mkdir()
+    assert reg.versions(SPEC.name) == ["v0001", "v0002"]
