@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> None:
                 args = p.parse_args(["run", *(argv or sys.argv[1:])])
             if not LiveSettings.from_env().api_token:
                 log.warning("%s is not set: POST /kill and /retrain will refuse every request", TOKEN_ENV)
+            if not args.no_api:
+                from live_runtime.api import check_bind
+                check_bind(args.host)
             cmd_run(args, Settings.from_env())
         elif args.command == "bench":
             print(json.dumps(cmd_bench(args, Settings.from_env())))

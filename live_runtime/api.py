@@ -1,7 +1,9 @@
 """The runtime's HTTP API and status page (Starlette, served by uvicorn on a thread of the runtime's process).
 
 Reads are open on the loopback interface; `POST /kill` and `POST /retrain` need `Authorization: Bearer
-<token>` with the token from $LIVE_API_TOKEN (no token configured: they refuse every request).
+<token>` with the token from $LIVE_API_TOKEN (no token configured: they refuse every request). The reads have
+no auth, so a bind beyond loopback is refused unless a token is set (`check_bind`). `/retrain` takes at most
+MAX_BODY bytes of JSON object, whose optional `partition` must be a daily partition key (YYYY-MM-DD).
 `/retrain` launches Dagster's `retrain` job through Dagster's GraphQL API ($DAGSTER_GRAPHQL_URL, default
 http://127.0.0.1:3000/graphql); the runtime never imports Dagster.
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -22,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from live_runtime.config import TOKEN_ENV
+from live_runtime.config import TOKEN_ENV, ConfigError
 from quant.settings import LiveSettings
 
 STATIC = Path(__file__).parent / "static"
@@ -34,6 +38,59 @@ PARTITIONS_QUERY = """query($selector: PipelineSelector!) { pipelineOrError(para
 LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
   ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
   ... on RunConfigValidationInvalid { errors { message } } ... on InvalidSubsetError { message } } }"""
+
+
+MAX_BODY = 4096  # a /retrain body is {"partition": "YYYY-MM-DD"}: anything larger is not one
+PARTITION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def check_bind(host: str) -> None:
+    """Refuse to serve beyond loopback without $LIVE_API_TOKEN: the read endpoints carry no auth."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        loopback = False
+    if not loopback and not LiveSettings.from_env().api_token:
+        raise ConfigError(f"--host {host} is not a loopback address and {TOKEN_ENV} is not set: the API's reads "
+                          f"have no auth, so it serves beyond loopback only with a token (set {TOKEN_ENV}, or "
+                          "bind 127.0.0.1 and put an authenticating proxy in front)")
+
+
+async def read_partition(request: Request) -> str | None | JSONResponse:
+    """The `partition` of a /retrain body (None when absent), or the 400/413 response naming what is wrong."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        return JSONResponse({"error": f"body of {declared} bytes: at most {MAX_BODY}"}, 413)
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            return JSONResponse({"error": f"body over {MAX_BODY} bytes"}, 413)
+    if not raw.strip():
+        return None
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        return JSONResponse({"error": f"body is not JSON: {err}"}, 400)
+    if not isinstance(body, dict):
+        return JSONResponse({"error": f"body must be a JSON object, got {type(body).__name__}"}, 400)
+    unknown = sorted(set(body) - {"partition"})
+    if unknown:
+        return JSONResponse({"error": f"unknown fields {unknown}: the body takes only 'partition'"}, 400)
+    partition = body.get("partition")
+    if partition is None:
+        return None
+    if not isinstance(partition, str) or not PARTITION.fullmatch(partition) or not _is_date(partition):
+        return JSONResponse({"error": f"partition={partition!r} is not a daily partition key (YYYY-MM-DD)"}, 400)
+    return partition
+
+
+def _is_date(key: str) -> bool:
+    try:
+        time.strptime(key, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
 
 
 def _jsonable(obj):
@@ -159,10 +216,12 @@ def build_app(engine) -> Starlette:
     async def retrain(request: Request):
         if (refused := authorised(request)) is not None:
             return refused
-        body = await request.json() if int(request.headers.get("content-length") or 0) else {}
+        partition = await read_partition(request)
+        if isinstance(partition, JSONResponse):
+            return partition
         url = LiveSettings.from_env().graphql_url
         try:
-            launched = await asyncio.to_thread(launch_retrain, url, body.get("partition"))
+            launched = await asyncio.to_thread(launch_retrain, url, partition)
         except (httpx.HTTPError, RuntimeError, KeyError, IndexError) as err:
             return JSONResponse({"error": f"could not launch retrain through {url}: {err}"}, 502)
         return JSONResponse(launched)
@@ -177,6 +236,7 @@ def build_app(engine) -> Starlette:
 
 def serve(engine, host: str, port: int, stop: threading.Event) -> uvicorn.Server:
     """Start the API on a daemon thread; returns the server (set `should_exit` to stop it)."""
+    check_bind(host)
     server = uvicorn.Server(uvicorn.Config(build_app(engine), host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="live-api", daemon=True)
     thread.start()

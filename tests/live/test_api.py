@@ -72,3 +72,52 @@ def test_retrain_reports_an_unreachable_dagster_clearly(engine, monkeypatch):
     monkeypatch.setenv("DAGSTER_GRAPHQL_URL", "http://127.0.0.1:9/graphql")
     r = TestClient(build_app(engine)).post("/retrain", headers={"Authorization": "Bearer s3cret"})
     assert r.status_code == 502 and "127.0.0.1:9" in r.json()["error"]
+
+
+@pytest.mark.parametrize("body, status, reason", [
+    (b"[1, 2]", 400, "must be a JSON object"),
+    (b"\"2026-01-03\"", 400, "must be a JSON object"),
+    (b"{not json", 400, "not JSON"),
+    (b"[" * 100_000, 413, "at most 4096"),
+    (b"{\"partition\": \"../../etc/passwd\"}", 400, "not a daily partition key"),
+    (b"{\"partition\": \"2026-13-40\"}", 400, "not a daily partition key"),
+    (b"{\"partition\": 20260103}", 400, "not a daily partition key"),
+    (b"{\"partition\": \"2026-01-03\", \"run_config\": {}}", 400, "unknown fields"),
+])
+def test_retrain_refuses_a_bad_body_naming_what_is_wrong(engine, monkeypatch, body, status, reason):
+    monkeypatch.setenv("LIVE_API_TOKEN", "s3cret")
+    monkeypatch.setenv("DAGSTER_GRAPHQL_URL", "http://127.0.0.1:9/graphql")
+    r = TestClient(build_app(engine)).post("/retrain", content=body,
+                                           headers={"Authorization": "Bearer s3cret", "Content-Type": "application/json"})
+    assert r.status_code == status and reason in r.json()["error"]
+
+
+def test_retrain_passes_a_valid_partition_on(engine, monkeypatch):
+    """A well-formed key gets past validation to Dagster (here unreachable: 502, not 400)."""
+    monkeypatch.setenv("LIVE_API_TOKEN", "s3cret")
+    monkeypatch.setenv("DAGSTER_GRAPHQL_URL", "http://127.0.0.1:9/graphql")
+    r = TestClient(build_app(engine)).post("/retrain", json={"partition": "2026-01-03"},
+                                           headers={"Authorization": "Bearer s3cret"})
+    assert r.status_code == 502
+
+
+def test_a_bind_beyond_loopback_needs_a_token(monkeypatch):
+    from live_runtime.api import check_bind
+    from live_runtime.config import ConfigError
+    monkeypatch.delenv("LIVE_API_TOKEN", raising=False)
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        check_bind(host)
+    for host in ("0.0.0.0", "::", "192.168.1.5", "example.com"):
+        with pytest.raises(ConfigError, match="not a loopback address"):
+            check_bind(host)
+    monkeypatch.setenv("LIVE_API_TOKEN", "s3cret")
+    check_bind("0.0.0.0")
+
+
+def test_the_cli_refuses_a_public_bind_without_a_token_before_starting(monkeypatch):
+    import subprocess
+    import sys
+    env = {k: v for k, v in __import__("os").environ.items() if k != "LIVE_API_TOKEN"}
+    proc = subprocess.run([sys.executable, "-m", "live_runtime", "run", "--host", "0.0.0.0"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "not a loopback address" in proc.stderr and "Traceback" not in proc.stderr
