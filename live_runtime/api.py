@@ -152,8 +152,10 @@ def build_app(engine) -> Starlette:
 
     async def health(_):
         p = published()
-        return JSONResponse({"ok": True, "position": p.get("position"), "market_ts": p.get("market_ts"),
-                             "risk_state": str(engine.risk.state)})
+        source = p.get("source") or {"state": "ok"}
+        return JSONResponse(_jsonable({"ok": source["state"] == "ok", "position": p.get("position"),
+                                       "market_ts": p.get("market_ts"), "risk_state": str(engine.risk.state),
+                                       "source": source}))
 
     async def status(_):
         return JSONResponse(_jsonable(published()))

@@ -279,4 +279,5 @@ class Engine:
             "online_learners": {k: v.describe() for k, v in self.outcomes.learners.items()},
             "voter_accuracy": dict(self.outcomes.voter_accuracy),
             "orderer": {"duplicates": self.orderer.duplicates, "late": self.orderer.late, "held": len(self.orderer)},
+            "source": self.source.health() if hasattr(self.source, "health") else {"state": "ok"},
             "mode": "live" if self.cfg.live else "paper"}, self.last_ts)

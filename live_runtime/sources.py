@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from live_runtime.events import ORDER, TIME, Event, table_events
+from quant.chains.errors import ChainError
 from quant.market.source import MarketSource
 from quant.settings import Settings
 from quant.simulator.config import world_config
@@ -109,7 +110,14 @@ def _split_stream(source: MarketSource, start: pd.Timestamp, end: pd.Timestamp, 
 
 class ChainPollingStream:
     """A real chain through the chain-sources' `fetch`: every `interval_s` it asks for the swaps and snapshots
-    since the last poll, up to `lag_s` behind now (confirmations), and hands them out in order."""
+    since the last poll, up to `lag_s` behind now (confirmations), and hands them out in order.
+
+    A failed fetch (any ChainError: the node down, garbage answers, retries exhausted) degrades the stream
+    instead of ending the runtime: `health()` says "failing" with the error, the cursor stays where it was
+    (the next fetch asks for the same span again, so nothing is skipped), and the next try waits twice as long
+    each time (from `interval_s`, at most MAX_BACKOFF_S, longer when the server asked with Retry-After)."""
+
+    MAX_BACKOFF_S = 300.0
 
     def __init__(self, source: MarketSource, interval_s: float = 5.0, lag_s: float = 30.0,
                  since: datetime | None = None, clock=None):
@@ -119,18 +127,43 @@ class ChainPollingStream:
         self._pending: list[Event] = []
         self._next_poll = 0.0
         self.exhausted = False
+        self.failures = 0  # fetches failed in a row
+        self.failed_fetches = 0
+        self.last_error: str | None = None
 
     def history(self) -> list[Event]:
         return []
+
+    def health(self) -> dict:
+        return {"state": "failing" if self.failures else "ok", "failures_in_a_row": self.failures,
+                "failed_fetches": self.failed_fetches, "last_error": self.last_error, "cursor": str(self.cursor)}
+
+    def _fetch(self, until: pd.Timestamp) -> None:
+        try:
+            events = table_events(self.source.fetch("pool_snapshots", self.cursor, until),
+                                  self.source.fetch("swaps", self.cursor, until))
+        except ChainError as err:
+            self.failures += 1
+            self.failed_fetches += 1
+            self.last_error = f"{type(err).__name__}: {str(err)[:300]}"
+            wait = min(self.interval_s * 2 ** self.failures, self.MAX_BACKOFF_S)
+            wait = max(wait, getattr(err, "retry_after", None) or 0.0)
+            log.warning("chain fetch %s to %s failed (%d in a row), retrying in %.0f s, serving what it has: %s",
+                        self.cursor, until, self.failures, wait, self.last_error)
+            self._next_poll = time.monotonic() + wait
+            return
+        if self.failures:
+            log.info("chain fetch recovered after %d failures; resuming from %s", self.failures, self.cursor)
+        self.failures, self._pending, self.cursor = 0, events, until
+        self._next_poll = time.monotonic() + self.interval_s
 
     def poll(self, max_events: int, timeout_s: float) -> list[Event]:
         if not self._pending and time.monotonic() >= self._next_poll:
             until = pd.Timestamp(self.clock() - timedelta(seconds=self.lag_s))
             if until > self.cursor:
-                self._pending = table_events(self.source.fetch("pool_snapshots", self.cursor, until),
-                                             self.source.fetch("swaps", self.cursor, until))
-                self.cursor = until
-            self._next_poll = time.monotonic() + self.interval_s
+                self._fetch(until)
+            else:
+                self._next_poll = time.monotonic() + self.interval_s
         if not self._pending:
             time.sleep(timeout_s)
             return []
@@ -183,7 +216,8 @@ class ChainSubscribedStream(ChainPollingStream):
     def poll(self, max_events: int, timeout_s: float) -> list[Event]:
         if self.wake.is_set():
             self.wake.clear()
-            self._next_poll = 0.0
+            if not self.failures:  # a failing source keeps its backoff: notifications do not hammer it
+                self._next_poll = 0.0
         if not self._pending and time.monotonic() < self._next_poll:
             self.wake.wait(timeout_s)  # woken by a notification rather than sleeping out the timeout
             return []

@@ -24,7 +24,12 @@ class BadAccount(ChainError):
 
 
 class RetriesExhausted(ChainError):
-    """Every attempt failed with a retryable error; the last one is the cause."""
+    """Every attempt failed with a retryable error (the last one is the cause), or the server asked to wait
+    longer than a call may block (`retry_after`, seconds)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ExecutionRefused(ChainError):

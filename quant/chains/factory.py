@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 
-from quant.chains.evm.rpc import EvmRpc
+from quant.chains.evm.rpc import EvmRpc, GuardedHTTPProvider
 from quant.chains.evm.source import UniswapV2Source
 from quant.chains.solana.rpc import SolanaRpc
 from quant.chains.solana.source import RaydiumSource
 from quant.settings import ChainSettings
 
 
-def web3_for(url: str, timeout_s: float = 30.0) -> Web3:
+def web3_for(url: str, timeout_s: float = 10.0) -> Web3:
     """An HTTP(S) provider. Table fetches are request/response; websocket subscriptions (web3's async
     `WebSocketProvider`) are for the live runtime, not for backfilling partitions."""
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"the EVM market source needs an http(s) RPC URL, got {url.split('://')[0]}://...")
-    return Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
+    return Web3(GuardedHTTPProvider(url, timeout_s))
 
 
 def evm_source(url: str, factory: str, quote_tokens: dict[str, str], usd_pairs: dict[str, str] | None = None,

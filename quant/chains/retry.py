@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from quant.chains.errors import RetriesExhausted, RetryableError
@@ -18,15 +20,28 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Backoff:
     """`attempts` tries in all; the pause before try n+1 is uniform in [0, min(cap, base * 2**n)]
-    (full jitter, so many clients hitting one limit spread out), or the server's Retry-After when longer."""
+    (full jitter, so many clients hitting one limit spread out), or the server's Retry-After when longer.
+    A Retry-After beyond `max_wait_s` is not slept through inside one call: the call gives up at once with
+    the server's figure (`RetriesExhausted.retry_after`), for its caller to back off that long."""
 
     attempts: int = 5
     base_s: float = 0.25
     cap_s: float = 8.0
+    max_wait_s: float = 30.0
 
     def pause(self, attempt: int, err: RetryableError, rng: random.Random = random._inst) -> float:
         jittered = rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
-        return max(jittered, min(err.retry_after or 0.0, self.cap_s))
+        return max(jittered, err.retry_after or 0.0)
+
+    def gives_up(self, attempt: int, err: RetryableError) -> bool:
+        return attempt == self.attempts - 1 or (err.retry_after or 0.0) > self.max_wait_s
+
+
+def _exhausted(what: str, backoff: Backoff, attempt: int, err: RetryableError) -> RetriesExhausted:
+    if (err.retry_after or 0.0) > backoff.max_wait_s:
+        return RetriesExhausted(f"{what}: the server asks to wait {err.retry_after:.0f} s (over "
+                                f"{backoff.max_wait_s:g} s), after {attempt + 1} attempts: {err}", err.retry_after)
+    return RetriesExhausted(f"{what}: {backoff.attempts} attempts failed, last: {err}")
 
 
 def retry(fn: Callable[[], T], backoff: Backoff, what: str) -> T:
@@ -35,8 +50,8 @@ def retry(fn: Callable[[], T], backoff: Backoff, what: str) -> T:
         try:
             return fn()
         except RetryableError as err:
-            if attempt == backoff.attempts - 1:
-                raise RetriesExhausted(f"{what}: {backoff.attempts} attempts failed, last: {err}") from err
+            if backoff.gives_up(attempt, err):
+                raise _exhausted(what, backoff, attempt, err) from err
             time.sleep(backoff.pause(attempt, err))
     raise AssertionError("unreachable")
 
@@ -47,10 +62,26 @@ async def aretry(fn: Callable[[], Awaitable[T]], backoff: Backoff, what: str) ->
         try:
             return await fn()
         except RetryableError as err:
-            if attempt == backoff.attempts - 1:
-                raise RetriesExhausted(f"{what}: {backoff.attempts} attempts failed, last: {err}") from err
+            if backoff.gives_up(attempt, err):
+                raise _exhausted(what, backoff, attempt, err) from err
             await asyncio.sleep(backoff.pause(attempt, err))
     raise AssertionError("unreachable")
+
+
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After in seconds, from either of its forms (delta-seconds or an HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class RateLimiter:

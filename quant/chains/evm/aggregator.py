@@ -11,7 +11,7 @@ import requests
 from web3 import Web3
 
 from quant.chains.errors import ChainError, ExecutionRefused, RetryableError
-from quant.chains.retry import Backoff, retry
+from quant.chains.retry import Backoff, retry, retry_after_s
 from quant.settings import ChainSettings
 
 API_KEY_ENV = "ZEROX_API_KEY"
@@ -92,9 +92,8 @@ class ZeroExClient:
         except (requests.Timeout, requests.ConnectionError) as err:
             raise RetryableError(f"/swap/v1/quote: {type(err).__name__} talking to {self.base_url}") from err
         if resp.status_code == 429 or resp.status_code >= 500:
-            after = resp.headers.get("Retry-After")
             raise RetryableError(f"/swap/v1/quote: HTTP {resp.status_code}",
-                                 float(after) if after and after.isdigit() else None)
+                                 retry_after_s(resp.headers.get("Retry-After")))
         try:
             body = resp.json()
         except ValueError:

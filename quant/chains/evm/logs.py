@@ -35,7 +35,9 @@ class LogScanner:
                     raise ChainError(f"eth_getLogs refused {lo}-{hi}, cannot split further: {err}") from err
                 step, ok = max((hi - lo + 1) // 2, self.min_range), 0
                 continue
-            yield from sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"]))
+            # A log the node marks `removed` was undone by a reorg: it never happened on the chain kept.
+            kept = [x for x in logs if not x.get("removed", False)]
+            yield from sorted(kept, key=lambda x: (x["blockNumber"], x["logIndex"]))
             lo, ok = hi + 1, ok + 1
             if ok >= self.grow_after and step < self.max_range:
                 step, ok = min(step * 2, self.max_range), 0

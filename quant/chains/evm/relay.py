@@ -21,7 +21,7 @@ from eth_utils import keccak
 from quant.chains.errors import ChainError, RetryableError, SimulationFailed
 from quant.chains.keys import FLASHBOTS_KEY_ENV, EvmKey
 from quant.chains.live import live_requested, require_live
-from quant.chains.retry import Backoff, retry
+from quant.chains.retry import Backoff, retry, retry_after_s
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -78,9 +78,8 @@ class FlashbotsRelay:
             answer = {}
         error = answer.get("error") if isinstance(answer, dict) else None
         if resp.status_code == 429 or resp.status_code >= 500:
-            after = resp.headers.get("Retry-After")
             raise RetryableError(f"{method}: HTTP {resp.status_code} from {self.url}",
-                                 float(after) if after and after.isdigit() else None)
+                                 retry_after_s(resp.headers.get("Retry-After")))
         if error or resp.status_code != 200:
             what = error.get("message", error) if isinstance(error, dict) else error or resp.text[:200]
             raise ChainError(f"{method}: relay answered HTTP {resp.status_code}: {what}")

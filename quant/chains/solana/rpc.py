@@ -16,7 +16,7 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.jsonrpc import JsonRpcRequest, SolanaJsonRpcError
 
 from quant.chains.errors import ChainError, RetryableError
-from quant.chains.retry import Backoff, RateLimiter, aretry
+from quant.chains.retry import Backoff, RateLimiter, aretry, retry_after_s
 
 MAX_MULTIPLE_ACCOUNTS = 100  # the RPC's own limit per getMultipleAccounts
 # Node is behind, busy or the slot is not there yet: worth asking again.
@@ -58,7 +58,7 @@ class SolanaRpc:
                 after = cause.response.headers.get("retry-after")
                 msg = f"{method}: HTTP {status} from {self.url}"
                 if status == 429 or status >= 500:
-                    raise RetryableError(msg, float(after) if after and after.isdigit() else None) from err
+                    raise RetryableError(msg, retry_after_s(after)) from err
                 raise ChainError(msg) from err
             raise RetryableError(f"{method}: {type(cause).__name__} talking to {self.url}: {cause}") from err
         except ValueError as err:  # not JSON, or not a JSON-RPC envelope
