@@ -24,7 +24,7 @@ QUANT_MAY_IMPORT = {
     "chains": {"market", "settings"},
     "wallets": {"market", "settings"},
     "models": {"market", "features", "settings"},
-    "evaluation": {"market", "features", "models", "simulator", "settings", "wallets", "retrieval"},
+    "evaluation": {"market", "features", "models", "simulator", "settings", "wallets", "retrieval", "drift"},
     "retrieval": {"market", "wallets", "settings"},
     "agents": {"market", "features", "models", "evaluation", "wallets"},
     "drift": {"models"},
