@@ -19,15 +19,17 @@ SEEDS = (101, 102, 103)
 
 def run(size: str) -> dict:
     if size == "drift":
-        rows = [{"seed": seed, "seconds": 0.0, **drift_figures(seed)} for seed in SEEDS]
-        out = {"seeds": ", ".join(map(str, SEEDS))}
-        for name, s in summarise(rows).items():
-            out[name] = f"{s['mean']:.3f} ± {s['std']:.3f} [{s['min']:.3f}, {s['max']:.3f}]"
-        return out
+        return _spread({"seeds": ", ".join(map(str, SEEDS))},
+                       [{"seed": seed, "seconds": 0.0, **drift_figures(seed)} for seed in SEEDS])
     rows = [seed_figures(seed, size, data_dir() / "worlds", embeddings=True) for seed in SEEDS]
-    out: dict = {"seeds": ", ".join(map(str, SEEDS)),
-                 "best_baseline_per_seed": ", ".join(r["best_baseline"] for r in rows)}
+    out = _spread({"seeds": ", ".join(map(str, SEEDS)),
+                   "best_baseline_per_seed": ", ".join(r["best_baseline"] for r in rows)}, rows)
+    out["seconds_per_seed"] = [r["seconds"] for r in rows]
+    return out
+
+
+def _spread(out: dict, rows: list[dict]) -> dict:
+    """`out` with each figure's "mean ± std [min, max]" over the seeds' rows."""
     for name, s in summarise(rows).items():
         out[name] = f"{s['mean']:.3f} ± {s['std']:.3f} [{s['min']:.3f}, {s['max']:.3f}]"
-    out["seconds_per_seed"] = [r["seconds"] for r in rows]
     return out

@@ -21,7 +21,7 @@ import numpy as np
 from live_runtime.compiled import CompiledTrees, compiled_or_none, probe_rows
 from quant.features import FEATURES
 from quant.models.promotion import read_strategy
-from quant.models.registry import CHAMPION, LoadedModel, Registry, RegistryError
+from quant.models.registry import LoadedModel, Registry, RegistryError
 
 log = logging.getLogger("live_runtime.models")
 
@@ -192,7 +192,7 @@ class ModelWatcher:
 
     def _load_all(self) -> ModelSet:
         champions = self._champions()
-        missing = [m for m in REQUIRED if champions[m] is None and not (self.registry.root / m / CHAMPION).exists()]
+        missing = [m for m in REQUIRED if champions[m] is None and m not in self._bad_pointers]
         if missing:
             raise RegistryError(f"no champion for {missing} in {self.registry.root}: run `make materialize` "
                                 "(or the retrain job) first")

@@ -86,6 +86,8 @@ def test_odd_length_log_data_is_refused_and_removed_logs_are_not_events(realdata
 def test_json_depth_ignores_brackets_inside_strings():
     assert json_depth(b'{"a": "[[[[{{{{", "b": [1, {"c": "]]]"}]}') == 3
     assert json_depth(b'{"a": "\\"[[[["}') == 1
+    assert json_depth(b'{"a": "]]]]", "b": [[[[1]]]]}') == 5  # closers in a string hide no depth
+    assert json_depth(b'{"a": "\\"]]]]", "b": [[[[1]]]]}') == 5
 
 
 class _FlakySource:
