@@ -8,7 +8,7 @@ from pandera.errors import SchemaErrors
 
 from quant.market.schemas import CONTRACTS
 from quant.market.source import MARKET_TABLES
-from quant.market.validation import split_valid
+from quant.market.validation import BatchRejected, split_valid
 from resources import ChainSource, RawStore, Warehouse
 
 SCHEMA_CHECK = "schema"
@@ -31,7 +31,11 @@ def ingest(context: dg.AssetExecutionContext, table: str, chain_source: ChainSou
     start, end = context.partition_time_window
     raw = chain_source.fetch(table, start, end)
     raw_file = raw_store.keep(table, context.partition_key, raw)
-    split = split_valid(table, raw, start, end)
+    try:
+        split = split_valid(table, raw, start, end)
+    except BatchRejected as err:  # the same batch fails the same way: retrying it is pointless
+        raise dg.Failure(description=str(err), metadata={"raw_file": str(raw_file), "raw_rows": len(raw)},
+                         allow_retries=False) from err
     warehouse.replace_window(table, split.valid, start, end)
     warehouse.quarantine(table, context.partition_key, split.quarantined)
     if len(split.quarantined):

@@ -16,6 +16,8 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from quant.market.raw import row_json
+
 
 class Warehouse(DuckDBResource):
     """DuckDB with the few operations the assets need: replace a time window, quarantine rows, query.
@@ -31,12 +33,13 @@ class Warehouse(DuckDBResource):
     def quarantine(self, table: str, partition_key: str, rows: pd.DataFrame) -> int:
         """Replace this partition's quarantined rows of `table` with `rows` (which carry a `reason`)."""
         n = len(rows)
+        cells = rows.drop(columns="reason")
         records = pd.DataFrame({  # typed even when empty: the first call may create the table
             "table_name": pd.Series([table] * n, dtype="string"),
             "partition_key": pd.Series([partition_key] * n, dtype="string"),
             "reason": pd.Series(rows["reason"].astype(str).tolist() if n else [], dtype="string"),
-            "row_json": pd.Series(rows.drop(columns="reason").to_json(orient="records", lines=True, date_format="iso")
-                                  .splitlines() if n else [], dtype="string"),
+            "row_json": pd.Series([row_json(cells.columns.tolist(), values) for values in
+                                   cells.itertuples(index=False, name=None)], dtype="string"),
             "quarantined_at": pd.Series([pd.Timestamp.now(tz="UTC").tz_localize(None)] * n, dtype="datetime64[us]"),
         })
         self._replace_rows("quarantine", records, "table_name = ? AND partition_key = ?", [table, partition_key],

@@ -6,12 +6,15 @@ from __future__ import annotations
 import base58
 import numpy as np
 import pandas as pd
-from eth_utils import is_address
+from eth_utils import to_checksum_address
+
+_BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def is_solana_address(value: object) -> bool:
-    """A base58 string that decodes to exactly 32 bytes."""
-    if not isinstance(value, str) or not 32 <= len(value) <= 44:
+    """A string of base58 digits only (the decoder would strip whitespace) that decodes to exactly 32 bytes."""
+    if not isinstance(value, str) or not 32 <= len(value) <= 44 or not _BASE58.issuperset(value):
         return False
     try:
         return len(base58.b58decode(value)) == 32
@@ -20,8 +23,13 @@ def is_solana_address(value: object) -> bool:
 
 
 def is_evm_address(value: object) -> bool:
-    """0x + 40 hex digits; mixed case must carry a valid EIP-55 checksum."""
-    return isinstance(value, str) and is_address(value)
+    """0x + 40 hex digits; mixed case must carry a valid EIP-55 checksum (eth_utils 6's `is_address` no longer
+    checks it, so the checksum is recomputed here)."""
+    if not isinstance(value, str) or len(value) != 42 or not value.startswith("0x") or not _HEX.issuperset(value[2:]):
+        return False
+    digits = value[2:]
+    return digits.islower() or digits.isupper() or not any(c.isalpha() for c in digits) \
+        or to_checksum_address(value) == value
 
 
 VALIDATORS = {"solana": is_solana_address, "evm": is_evm_address}
@@ -32,7 +40,7 @@ _B58_DIGIT[np.frombuffer(b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstu
 def solana_valid_batch(values: np.ndarray) -> np.ndarray:
     """`is_solana_address` for many values at once, with identical verdicts: strings of 32-44 base58 digits
     are decoded as 32-bit limbs in numpy (five digits per step: 58**5 < 2**30); anything else takes the
-    scalar path, which also covers the decoder's quirks (it strips trailing whitespace)."""
+    scalar path."""
     values = np.asarray(values, dtype=object)
     n = len(values)
     out = np.zeros(n, dtype=bool)

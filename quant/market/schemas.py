@@ -13,8 +13,17 @@ from quant.market.addresses import valid_addresses
 CHAINS = ["solana", "evm"]
 
 
+_TX_ID_CHARS = 128
+
+
 def _finite(s: pd.Series) -> pd.Series:
     return pd.Series(np.isfinite(s.to_numpy(dtype=float)), index=s.index)
+
+
+def _tx_id_ok(s: pd.Series) -> pd.Series:
+    """Transaction ids are printable ASCII without whitespace (`hash` or `hash:n`), at most 128 characters."""
+    text = s.astype(str)
+    return text.str.fullmatch(r"[!-~]{1," + str(_TX_ID_CHARS) + "}").fillna(False).astype(bool)
 
 
 class PoolSnapshot(pa.DataFrameModel):
@@ -33,13 +42,17 @@ class PoolSnapshot(pa.DataFrameModel):
     base_mint: Series[str]
     quote_symbol: Series[str]
 
-    @pa.check("price", "base_reserve", "quote_reserve", name="finite")
+    @pa.check("price", "base_reserve", "quote_reserve", "volume_24h", "trade_fee", name="finite")
     def finite(cls, s: Series[float]) -> Series[bool]:
         return _finite(s)
 
     @pa.dataframe_check(name="valid_pool_address")
     def valid_pool(cls, df: pd.DataFrame) -> Series[bool]:
         return pd.Series(valid_addresses(df.chain, df.pool_id), index=df.index)
+
+    @pa.dataframe_check(name="valid_base_mint")
+    def valid_mint(cls, df: pd.DataFrame) -> Series[bool]:
+        return pd.Series(valid_addresses(df.chain, df.base_mint), index=df.index)
 
     @pa.dataframe_check(name="opened_before_snapshot")
     def opened_before(cls, df: pd.DataFrame) -> Series[bool]:
@@ -65,9 +78,14 @@ class Swap(pa.DataFrameModel):
     price: Series[float] = pa.Field(gt=0)
     fee: Series[float] = pa.Field(ge=0)
 
-    @pa.check("price", "amount_in", "amount_out", name="finite")
+    @pa.check("price", "amount_in", "amount_out", "reserve_base_before", "reserve_quote_before", "fee",
+              name="finite")
     def finite(cls, s: Series[float]) -> Series[bool]:
         return _finite(s)
+
+    @pa.check("tx_id", name="valid_tx_id")
+    def valid_tx_id(cls, s: Series[str]) -> Series[bool]:
+        return _tx_id_ok(s)
 
     @pa.dataframe_check(name="valid_wallet_address")
     def valid_wallet(cls, df: pd.DataFrame) -> Series[bool]:
@@ -90,6 +108,14 @@ class Transfer(pa.DataFrameModel):
     to_address: Series[str]
     amount: Series[float] = pa.Field(gt=0)
     fee: Series[float] = pa.Field(ge=0)
+
+    @pa.check("amount", "fee", name="finite")
+    def finite(cls, s: Series[float]) -> Series[bool]:
+        return _finite(s)
+
+    @pa.check("tx_id", name="valid_tx_id")
+    def valid_tx_id(cls, s: Series[str]) -> Series[bool]:
+        return _tx_id_ok(s)
 
     @pa.dataframe_check(name="valid_from_address")
     def valid_from(cls, df: pd.DataFrame) -> Series[bool]:
@@ -120,7 +146,7 @@ class CexPrice(pa.DataFrameModel):
 
 
 # Row-level checks and the field whose value decides them, so a quarantine reason names it.
-CHECK_FIELDS = {"valid_pool_address": "pool_id", "valid_wallet_address": "wallet",
+CHECK_FIELDS = {"valid_pool_address": "pool_id", "valid_base_mint": "base_mint", "valid_wallet_address": "wallet",
                 "valid_from_address": "from_address", "valid_to_address": "to_address",
                 "opened_before_snapshot": "pool_open_time"}
 

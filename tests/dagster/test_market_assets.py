@@ -85,3 +85,50 @@ def test_bad_rows_are_quarantined_counted_and_kept_raw(dagster_resources):
     # a clean re-run clears this partition's quarantine
     assert _materialize(dagster_resources).success
     assert wh.query("SELECT count(*) AS n FROM quarantine").n[0] == 0
+
+
+class HostileChainSource(ChainSource):
+    """Cells of mixed types, as a JSON RPC gateway would hand them over; or, with `drop`, a column missing."""
+
+    drop: str = ""
+
+    def fetch(self, table, start, end):
+        df = super().fetch(table, start, end).copy()
+        if table != "swaps":
+            return df
+        if self.drop:
+            return df.drop(columns=self.drop)
+        df = df.astype(object)
+        df.at[0, "price"] = "not a number"
+        df.at[1, "fee"] = float("inf")
+        df.at[2, "ts"] = "2026-01-02T10:00:00+02:00"
+        df.at[3, "amount_in"] = True
+        df.at[4, "price"] = "2.5"  # an ASCII number string is read, not quarantined
+        return df
+
+
+def test_a_batch_of_mixed_cells_is_kept_raw_and_only_its_bad_rows_quarantined(dagster_resources):
+    good = dagster_resources["chain_source"]
+    resources = {**dagster_resources, "chain_source": HostileChainSource(
+        world=good.world, days=good.days, cache_dir=good.cache_dir)}
+    result = _materialize(resources)
+    assert result.success
+    store = resources["raw_store"]
+    assert (Path(store.directory) / "swaps" / f"{PARTITION}.jsonl").exists()
+    raw = store.read("swaps", PARTITION)
+    assert raw.at[0, "price"] == "not a number" and raw.at[3, "amount_in"] is True
+    q = resources["warehouse"].query("SELECT reason FROM quarantine WHERE table_name = 'swaps' ORDER BY ALL")
+    assert q.reason.str.split(":").str[0].tolist() == ["not_a_number", "not_a_number", "not_finite", "tz_aware"]
+    assert _count(resources["warehouse"], "swaps") == len(good.fetch("swaps", *WINDOW)) - 4
+
+
+def test_a_batch_missing_a_column_fails_its_partition_once_with_the_reason(dagster_resources):
+    good = dagster_resources["chain_source"]
+    resources = {**dagster_resources, "chain_source": HostileChainSource(
+        world=good.world, days=good.days, cache_dir=good.cache_dir, drop="wallet")}
+    result = dg.materialize(market_assets, partition_key=PARTITION, resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "missing columns ['wallet']" in failure.event_specific_data.error.message
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+    assert (Path(resources["raw_store"].directory) / "swaps" / f"{PARTITION}.parquet").exists()
