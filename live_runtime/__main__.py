@@ -141,7 +141,7 @@ def cmd_run(args, settings: Settings) -> None:
             stop.wait()
     except KeyboardInterrupt:
         stop.set()
-        engine.commit(learners=True)
+        engine.commit()
     if server is not None:
         server.should_exit = True
 

@@ -79,6 +79,20 @@ class Cascade:
         if slot < len(self.seq_hist):
             self.seq_hist[slot] = np.nan
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Each live pool's sequence, by pool id (a restart's warm-up may give the pool another slot)."""
+        pools = [p for p, slot in self.features.slots.items() if slot < len(self.seq_hist)]
+        rows = [self.features.slots[p] for p in pools]
+        return {"sequence.pool_id": np.array(pools, dtype=str),
+                "sequence.hist": self.seq_hist[rows] if rows else self.seq_hist[:0]}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        hist = state["sequence.hist"]
+        grown = np.full((max(len(self.seq_hist), self.features.capacity), *hist.shape[1:]), np.nan)
+        for pool_id, row in zip(state["sequence.pool_id"].tolist(), hist, strict=True):
+            grown[self.features.slots[pool_id]] = row
+        self.seq_hist = grown
+
     def score(self, events: list[Snapshot], slots: list[int], seqs: list[int], models: ModelSet,
               quote_symbol: dict[str, str], positions) -> ScoredBatch:
         """Every snapshot through the cheap models; the expensive ones only where the cheap ones pass it or a

@@ -11,6 +11,7 @@ Per micro-batch (at most `max_batch` events, or what arrived within `max_wait_ms
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -19,7 +20,7 @@ from live_runtime.cascade import Cascade, ScoredBatch
 from live_runtime.config import RuntimeConfig
 from live_runtime.events import SNAPSHOT, Event, Snapshot
 from live_runtime.ingest import MarketState, within_window
-from live_runtime.journal import Journal, Resume
+from live_runtime.journal import RELEASED, Journal, Resume
 from live_runtime.models import ModelWatcher
 from live_runtime.orders import SETTLED, Orders
 from live_runtime.outcomes import Outcomes
@@ -28,6 +29,7 @@ from live_runtime.risk import RiskGuard
 from live_runtime.sources import Orderer
 from live_runtime.status import Status
 
+log = logging.getLogger("live_runtime.engine")
 DRAIN_ORDERS_S = 30.0  # at the end of a stream, how long to wait for live orders in flight
 
 
@@ -52,12 +54,18 @@ class Engine:
         for fill in resume.fills:
             self.broker.apply(fill)
         self.risk.restore(resume.checkpoint.get("risk", {}))
-        self.outcomes.restore(self.journal, resume.checkpoint)
+        self.resume = resume
+        self._state = self.journal.load_state(resume.position) if resume.checkpoint else None
+        if resume.position and self._state is None:
+            log.warning("no saved state at event %d: the learners and the predictions awaiting their outcomes "
+                        "start empty, so decisions after this restart may differ from an uninterrupted run",
+                        resume.position)
+        self.outcomes.restore(resume.checkpoint, self._state)
         self.processed = self.last_ts = 0
         self._next_publish = 0.0
         self._last_commit = time.monotonic()
         self._fills_pending = self.models_stale = False
-        self._next_release_us = 0
+        self._next_release_us = int(resume.checkpoint.get("next_release_us", 0))
         self.stats = {"events": 0, "snapshots": 0, "swaps": 0, "passed_cascade": 0, "expensive": 0, "decisions": 0,
                       "entries": 0, "exits": 0, "blocked": 0, "outcomes": 0, "error_drift_alarms": 0,
                       "pools_released": 0, "order_failures": 0}
@@ -68,14 +76,26 @@ class Engine:
     # ---- the loop ----------------------------------------------------------------------------------------
 
     def warm_up(self) -> int:
-        """Replay the source's history into the pool states (no scoring, no trading, no journal)."""
+        """Replay the source's history into the pool states (no scoring, no trading, no journal). After a
+        restart the history ends with the stream's events already processed: the pools released among them
+        are released again after the same event, and what the journal's state file holds (the predictions
+        awaiting their outcomes, the pools' sequences) goes back into the pools' slots, so the engine stands
+        exactly where it stood at the checkpoint."""
         history, positions = self.source.history(), self.broker.positions
-        for e in history:
+        stream_start = len(history) - self.position  # where the stream's processed events begin in it
+        releases = {position: pools for position, pools in self.resume.releases if stream_start >= 0}
+        for k, e in enumerate(history):
             self.market.apply(e)
             self.market.move(e)
             if e.kind == SNAPSHOT and e.pool_id in positions and e.ts_us > positions[e.pool_id].entry_ts_us:
                 positions[e.pool_id].snapshots_held += 1
+            if k - stream_start + 1 in releases:
+                self.market.release(releases[k - stream_start + 1])
         self._forget_restarted()
+        if self._state is not None:
+            self.outcomes.restore_pending(self._state, self.features.slots)
+            self.cascade.restore(self._state)
+            self._state = None
         self.orderer.released_until = history[-1].ts_us if history else self.orderer.released_until
         return len(history)
 
@@ -103,7 +123,7 @@ class Engine:
                 break
         self._collect_fills(wait_s=DRAIN_ORDERS_S)
         self.resolve_outcomes()
-        self.commit(learners=True)
+        self.commit()
 
     def step(self, events: list[Event], arrival_ns: int) -> None:
         """One micro-batch, in market-time order (cut where a pool has more snapshots than its window holds)."""
@@ -233,16 +253,18 @@ class Engine:
 
     # ---- journal and publication -------------------------------------------------------------------------
 
-    def commit(self, learners: bool | None = None) -> None:
-        """A journal segment and its checkpoint. The online learners are saved with it (before the checkpoint
-        that names them) at most every `journal_flush_s`, or when `learners` says so: a fill's commit comes
-        at once and often, and a learner restored a few seconds behind its checkpoint has only missed the
-        outcomes in between (it is never ahead)."""
+    def commit(self) -> None:
+        """A journal segment and its checkpoint, with everything that decides as of this event: the book (its
+        fills), the risk guard, the voters and detectors, the release schedule in the checkpoint; the learners,
+        the predictions awaiting their outcomes and the pools' sequences in the state file saved just before
+        it. A restart from it is the uninterrupted run (tests/live/test_resume.py)."""
         equity = self.broker.equity(self.pools)
-        self.outcomes.save_learners(self.journal, self.position, self.cfg.journal_flush_s, learners)
+        self.journal.save_state(self.position, {**self.outcomes.state(), **self.cascade.state()})
         self.journal.commit({"position": self.position, "cash": self.broker.cash, "equity": equity,
                              "risk_state": str(self.risk.state), "risk": self.risk.persisted(),
+                             "next_release_us": self._next_release_us,
                              "versions": self.watcher.current.versions, **self.outcomes.checkpoint()}, self.last_ts)
+        self.journal.prune_states(self.position)
         self._fills_pending = self.orders.sent = False
         self._last_commit = time.monotonic()
 
@@ -250,7 +272,10 @@ class Engine:
         self._collect_fills()
         now = time.monotonic()
         if self.last_ts >= self._next_release_us:  # hourly, in market time
-            self.stats["pools_released"] += self.market.release_idle(self.last_ts, self.broker.positions)
+            released = self.market.release_idle(self.last_ts, self.broker.positions)
+            if released:  # journaled: a restart's warm-up releases them after the same event
+                self.status.activity(RELEASED, self.position, self.last_ts, None, {"pools": released})
+            self.stats["pools_released"] += len(released)
             self._forget_restarted()
             self._next_release_us = self.last_ts + 3_600_000_000
         if self.watcher.check():

@@ -64,14 +64,21 @@ class MarketState:
         else:
             pool.base_reserve, pool.quote_reserve = e.base_reserve, e.quote_reserve
 
-    def release_idle(self, now_us: int, held) -> int:
-        """Release the pools idle for longer than `idle_pool_h` at `now_us`, except those in `held`."""
+    def release_idle(self, now_us: int, held) -> list[str]:
+        """Release the pools idle for longer than `idle_pool_h` at `now_us`, except those in `held`; returns
+        them, in the order released."""
         idle = [p for p in self.features.idle_pools(now_us - self.idle_us) if p not in held]
-        for pool_id in idle:
-            self.restarted.append(self.features.release(pool_id))
+        self.release(idle)
+        return idle
+
+    def release(self, pool_ids: list[str]) -> None:
+        """Release these pools (in this order: it decides which slots the next new pools take)."""
+        for pool_id in pool_ids:
+            slot = self.features.release(pool_id)
+            if slot is not None:
+                self.restarted.append(slot)
             self.pools.pop(pool_id, None)
             self.quote_symbol.pop(pool_id, None)
-        return len(idle)
 
     def take_restarted(self) -> list[int]:
         slots, self.restarted = self.restarted, []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 from live_runtime.broker import Fill
 from quant import journal as fmt
 
+RELEASED = "pools_released"  # the activity row of idle pools released (a restart's warm-up releases them too)
+
 
 @dataclass
 class Resume:
@@ -30,6 +32,7 @@ class Resume:
     fills: list[Fill]
     next_segment: int
     checkpoint: dict  # the last one: cash, equity, the risk guard's state
+    releases: list[tuple[int, list[str]]] = field(default_factory=list)  # (position, pools) the engine released
 
 
 def _ts(us: np.ndarray) -> pa.Array:
@@ -85,24 +88,33 @@ class Journal:
         self.rows_pending = 0
         return path
 
-    def save_state(self, name: str, position: int, arrays: dict[str, np.ndarray]) -> None:
-        """State that would take long to rebuild (the online learners), as of event `position`: one file,
-        replaced atomically, before the commit whose checkpoint names that position; a crash between the two
-        leaves a file the last checkpoint does not name, which `load_state` refuses."""
+    def save_state(self, position: int, arrays: dict[str, np.ndarray]) -> None:
+        """Everything that decides and that the stream cannot rebuild (the online learners, the predictions
+        waiting for their outcomes, the pools' sequences), as of event `position`: one file per position,
+        written before the commit whose checkpoint names that position. A crash between the two leaves a
+        file no checkpoint names; the previous one stays until the next commit is done (`prune_states`)."""
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as f:  # a file object: given a path, savez would append ".npz" to it
                 np.savez(f, _position=np.array(position, np.int64), **arrays)
-        _replace(self.dir / f"{name}.npz", write, durable=False)
+        _replace(self._state_path(position), write, durable=False)
 
-    def load_state(self, name: str, position: int) -> dict[str, np.ndarray] | None:
-        """The saved state if it is the one saved at `position` (the checkpoint says which; None when the
-        file is missing or holds another position's state)."""
-        path = self.dir / f"{name}.npz"
+    def load_state(self, position: int) -> dict[str, np.ndarray] | None:
+        """The state saved at `position` (None when there is none: a journal older than the state files)."""
+        path = self._state_path(position)
         if not path.exists():
             return None
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
         return arrays if int(arrays.pop("_position")) == position else None
+
+    def prune_states(self, keep: int) -> None:
+        """Remove the state files of every position but `keep` (the last committed checkpoint's)."""
+        for path in self.dir.glob("state-*.npz"):
+            if path != self._state_path(keep):
+                path.unlink(missing_ok=True)
+
+    def _state_path(self, position: int) -> Path:
+        return self.dir / f"state-{position:012d}.npz"
 
     # ---- reading -----------------------------------------------------------------------------------------
 
@@ -122,7 +134,9 @@ class Journal:
         fills = [Fill(**json.loads(d)) for d in activity.loc[activity.kind == "fill", "data"]]
         checkpoints = activity[activity.kind == "checkpoint"]
         last = json.loads(checkpoints.data.iloc[-1]) if len(checkpoints) else {"position": 0}
-        return Resume(int(last["position"]), fills, self.segment, last)
+        released = activity[activity.kind == RELEASED]
+        releases = [(int(seq), json.loads(d)["pools"]) for seq, d in zip(released.seq, released.data, strict=True)]
+        return Resume(int(last["position"]), fills, self.segment, last, releases)
 
     def read(self, kind: str) -> pd.DataFrame:
         return fmt.read(self.dir, kind)

@@ -4,14 +4,12 @@ the voters' weights and the champions' error detectors, and goes to the journal'
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import NamedTuple
 
 import numpy as np
 
 from live_runtime.cascade import ScoredBatch
-from live_runtime.journal import Journal
 from live_runtime.online_learner import OnlineLearner
 from live_runtime.policy import VOTERS
 from quant.agents import ENTER
@@ -55,39 +53,47 @@ class Outcomes:
                                 for m in ("moon_model", "rug_model")}
         self.pending: dict[int, deque[Pending]] = {}
         self.to_resolve: list[tuple[Pending, np.ndarray, np.ndarray]] = []  # with its price and reserve path
-        self.learners_at: dict[str, int] = {}
-        self._saved_seen = {name: learner.seen for name, learner in self.learners.items()}
-        self._saved_t = time.monotonic()
 
-    def restore(self, journal: Journal, checkpoint: dict) -> None:
-        """What the runtime learned online, as of the checkpoint it resumes from: warm, not young, after a
-        restart."""
-        self.learners_at = dict(checkpoint.get("learners_at", {}))
-        for name, learner in self.learners.items():
-            state = journal.load_state(f"learner-{name}", self.learners_at.get(name, -1))
-            if state is not None:
-                learner.restore(state)
-        self._saved_seen = {name: learner.seen for name, learner in self.learners.items()}
-        self._saved_t = time.monotonic()
+    def restore(self, checkpoint: dict, state: dict[str, np.ndarray] | None) -> None:
+        """What the runtime learned online, as of the checkpoint it resumes from: the voters' weights and the
+        detectors from the checkpoint, the learners from the state file saved at its position."""
         self.voter_accuracy.update(checkpoint.get("voter_accuracy", {}))
-        for model, state in checkpoint.get("error_detectors", {}).items():
-            self.error_detectors[model].restore(state)
+        for model, saved in checkpoint.get("error_detectors", {}).items():
+            self.error_detectors[model].restore(saved)
+        for name, learner in self.learners.items():
+            prefix = f"learner.{name}."
+            if state is not None and any(k.startswith(prefix) for k in state):
+                learner.restore({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
     def checkpoint(self) -> dict:
         return {"voter_accuracy": dict(self.voter_accuracy),
-                "error_detectors": {m: d.state() for m, d in self.error_detectors.items()},
-                "learners_at": dict(self.learners_at)}
+                "error_detectors": {m: d.state() for m, d in self.error_detectors.items()}}
 
-    def save_learners(self, journal: Journal, position: int, every_s: float, force: bool | None = None) -> None:
-        """Save the learners that changed since their last save, when `force` says so or, if it says nothing,
-        at most every `every_s` (before the checkpoint that names them)."""
-        now = time.monotonic()
-        if force if force is not None else now - self._saved_t >= every_s:
-            self._saved_t = now
-            for name, learner in self.learners.items():
-                if learner.seen != self._saved_seen[name]:  # unchanged since its last save: that file holds
-                    journal.save_state(f"learner-{name}", position, learner.state())
-                    self._saved_seen[name], self.learners_at[name] = learner.seen, position
+    def state(self) -> dict[str, np.ndarray]:
+        """The learners and the predictions still waiting for their labels (by pool id: a restart's pools
+        may hold other slots), as arrays of the dtypes they were scored in."""
+        out = {f"learner.{name}.{k}": v for name, learner in self.learners.items() for k, v in learner.state().items()}
+        recs = [r for dq in self.pending.values() for r in dq]
+        voted = [r.votes is not None for r in recs]
+        out |= {"pending.pool_id": np.array([r.pool_id for r in recs], dtype=str),
+                "pending.at": np.array([(r.number, r.seq, r.ts_us) for r in recs], np.int64).reshape(-1, 3),
+                "pending.x": np.stack([r.x for r in recs]) if recs else np.zeros((0, len(FEATURES))),
+                "pending.p_moon": np.array([r.p_moon for r in recs]), "pending.p_rug": np.array([r.p_rug for r in recs]),
+                "pending.voted": np.array(voted, bool),
+                "pending.p_opp": np.array([r.votes[0] for r in recs if r.votes is not None], np.float64),
+                "pending.action": np.array([r.votes[1] for r in recs if r.votes is not None], np.int64)}
+        return out
+
+    def restore_pending(self, state: dict[str, np.ndarray], slots: dict[str, int]) -> None:
+        """The predictions waiting for their labels, in their pools' slots as the warm-up gave them."""
+        self.pending = {}
+        votes = iter(zip(state["pending.p_opp"], state["pending.action"], strict=True))
+        for i, pool_id in enumerate(state["pending.pool_id"].tolist()):
+            number, seq, ts_us = (int(v) for v in state["pending.at"][i])
+            vote = next(votes) if state["pending.voted"][i] else None
+            self.pending.setdefault(slots[pool_id], deque()).append(
+                Pending(number, seq, ts_us, pool_id, state["pending.x"][i], state["pending.p_moon"][i],
+                        state["pending.p_rug"][i], vote))
 
     def forget(self, slot: int) -> None:
         """A pool starting afresh: the predictions waiting for its next snapshots are dropped (the batch labels

@@ -103,7 +103,7 @@ class RiskGuard:
             self.cooldown_until_us = now_us + int(self.limits.loss_cooldown_min * US_PER_MIN)
 
     PERSISTED = ("day", "day_start_equity", "day_halted", "consecutive_losses", "cooldown_until_us",
-                 "market_volatility")
+                 "market_volatility", "market_volatile", "reasons")
 
     def persisted(self) -> dict:
         """What a restart needs to carry on exactly (journalled in each checkpoint)."""
