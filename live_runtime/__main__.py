@@ -47,23 +47,31 @@ def build_source(args, settings: Settings, start_seq: int):
             raise SystemExit("--source replay needs --replay-dir (a folder with pool_snapshots/swaps .parquet)")
         start, end = pd.Timestamp(args.replay_start), pd.Timestamp(args.replay_end)
         return replay_stream(Path(args.replay_dir), start, end, speed=args.speed, start_seq=start_seq), 0.0
-    return chain_stream(args.source, ChainSettings.from_env()), args.reorder_tolerance_s
+    window = {"since": _utc(args.since), "until": _utc(args.until)}
+    return chain_stream(args.source, ChainSettings.from_env(), **window), args.reorder_tolerance_s
 
 
-def chain_stream(kind: str, chain: ChainSettings) -> ChainPollingStream:
+def _utc(text: str | None) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    ts = pd.Timestamp(text)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+
+
+def chain_stream(kind: str, chain: ChainSettings, since=None, until=None) -> ChainPollingStream:
     """The chain's market source from the environment; woken by a websocket subscription when EVM_WS_URL or
     SOLANA_WS_URL is set (EVM: the factory's pairs known at start; new pairs arrive with the fallback
-    polls), polled otherwise."""
+    polls), polled otherwise. From `since` (default: now) to `until` (default: for ever)."""
     from quant.chains.factory import market_source
     source = market_source(kind, chain)
     ws_url = chain.evm_ws_url if kind == "evm" else chain.solana_ws_url
     if not ws_url:
-        return ChainPollingStream(source)
+        return ChainPollingStream(source, since=since, until=until)
     if kind == "evm":
         subscribe = evm_subscription(ws_url, list(source.tracked(source.safe_head())))
     else:
         subscribe = solana_subscription(ws_url, source.pools)
-    return ChainSubscribedStream(source, subscribe)
+    return ChainSubscribedStream(source, subscribe, since=since, until=until)
 
 
 def live_executor(args, cfg: RuntimeConfig, chain: ChainSettings):
@@ -219,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--replay-start")
     run.add_argument("--replay-end")
     run.add_argument("--reorder-tolerance-s", type=float, default=2.0)
+    run.add_argument("--since", help="chain sources: follow the chain from this time (ISO, UTC; default now)")
+    run.add_argument("--until", help="chain sources: stop once every row before this time is read (ISO, UTC)")
     run.add_argument("--balance", type=float, default=10.0, help="the account's starting cash (live: its budget)")
     run.add_argument("--quote-symbol", default="SOL",
                      help="the account's currency: only pools quoted in it are traded (ETH for EVM WETH pairs)")

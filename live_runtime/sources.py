@@ -120,10 +120,11 @@ class ChainPollingStream:
     MAX_BACKOFF_S = 300.0
 
     def __init__(self, source: MarketSource, interval_s: float = 5.0, lag_s: float = 30.0,
-                 since: datetime | None = None, clock=None):
+                 since: datetime | None = None, clock=None, until: datetime | None = None):
         self.source, self.interval_s, self.lag_s = source, interval_s, lag_s
         self.clock = clock or (lambda: datetime.now(UTC).replace(tzinfo=None))  # the chain's "now", naive UTC
         self.cursor = pd.Timestamp(since or self.clock() - timedelta(seconds=lag_s))
+        self.until = None if until is None else pd.Timestamp(until)  # a window's end: the stream ends there
         self._pending: list[Event] = []
         self._next_poll = 0.0
         self.exhausted = False
@@ -140,6 +141,11 @@ class ChainPollingStream:
 
     def _fetch(self, until: pd.Timestamp) -> None:
         try:
+            if hasattr(self.source, "complete_until"):  # what the source has final (EVM: its safe head's time)
+                until = min(until, self.source.complete_until())
+            if until <= self.cursor:
+                self._next_poll = time.monotonic() + self.interval_s
+                return
             events = table_events(self.source.fetch("pool_snapshots", self.cursor, until),
                                   self.source.fetch("swaps", self.cursor, until))
         except ChainError as err:
@@ -160,10 +166,14 @@ class ChainPollingStream:
     def poll(self, max_events: int, timeout_s: float) -> list[Event]:
         if not self._pending and time.monotonic() >= self._next_poll:
             until = pd.Timestamp(self.clock() - timedelta(seconds=self.lag_s))
+            if self.until is not None:
+                until = min(until, self.until)
             if until > self.cursor:
                 self._fetch(until)
             else:
                 self._next_poll = time.monotonic() + self.interval_s
+        if self.until is not None and not self._pending and self.cursor >= self.until:
+            self.exhausted = True
         if not self._pending:
             time.sleep(timeout_s)
             return []
@@ -182,8 +192,8 @@ class ChainSubscribedStream(ChainPollingStream):
     until the connection ends (see `evm_subscription`, `solana_subscription`)."""
 
     def __init__(self, source: MarketSource, subscribe, interval_s: float = 30.0, lag_s: float = 30.0,
-                 since: datetime | None = None, clock=None):
-        super().__init__(source, interval_s, lag_s, since, clock)
+                 since: datetime | None = None, clock=None, until: datetime | None = None):
+        super().__init__(source, interval_s, lag_s, since, clock, until)
         self.subscribe = subscribe
         self.wake = threading.Event()
         self.notifications = self.reconnects = 0

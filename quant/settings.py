@@ -120,6 +120,8 @@ class ChainSettings:
     evm_quote_tokens: dict = field(default_factory=dict)
     evm_usd_pairs: dict = field(default_factory=dict)
     evm_first_block: int = 0
+    evm_confirmations: int = 12  # blocks below the head before the market source reads one (reorgs above it)
+    evm_timeout_s: float = 10.0  # one RPC request's limit
     solana_rpc_url: str | None = field(default=None, repr=False)
     solana_ws_url: str | None = field(default=None, repr=False)
     solana_pools: tuple[str, ...] = ()
@@ -140,6 +142,8 @@ class ChainSettings:
             evm_quote_tokens=_json("EVM_QUOTE_TOKENS", env.get("EVM_QUOTE_TOKENS", "{}")),
             evm_usd_pairs=_json("EVM_USD_PAIRS", env.get("EVM_USD_PAIRS", "{}")),
             evm_first_block=_int("EVM_FIRST_BLOCK", env.get("EVM_FIRST_BLOCK", "0")),
+            evm_confirmations=_int("EVM_CONFIRMATIONS", env.get("EVM_CONFIRMATIONS", "12")),
+            evm_timeout_s=_float("EVM_RPC_TIMEOUT_S", env.get("EVM_RPC_TIMEOUT_S", "10")),
             solana_rpc_url=env.get("SOLANA_RPC_URL") or None, solana_ws_url=env.get("SOLANA_WS_URL") or None,
             solana_pools=tuple(p for p in env.get("SOLANA_POOLS", "").split(",") if p),
             zerox_api_key=env.get("ZEROX_API_KEY") or None,

@@ -23,8 +23,8 @@ def web3_for(url: str, timeout_s: float = 10.0) -> Web3:
 
 def evm_source(url: str, factory: str, quote_tokens: dict[str, str], usd_pairs: dict[str, str] | None = None,
                first_block: int = 0, confirmations: int = 12, max_range: int = 2000,
-               rate_per_s: float = 0.0) -> UniswapV2Source:
-    return UniswapV2Source(EvmRpc(web3_for(url), rate_per_s=rate_per_s), factory, quote_tokens,
+               rate_per_s: float = 0.0, timeout_s: float = 10.0) -> UniswapV2Source:
+    return UniswapV2Source(EvmRpc(web3_for(url, timeout_s), rate_per_s=rate_per_s), factory, quote_tokens,
                            first_block=first_block, confirmations=confirmations, max_range=max_range,
                            usd_pairs=usd_pairs or {})
 
@@ -44,14 +44,15 @@ class SyncRaydiumSource:
 
 def market_source(kind: str, chain: ChainSettings):
     """The real chain's market source from its settings (the variables docs/chain_sources.md lists):
-    EVM_RPC_URL, EVM_FACTORY, EVM_QUOTE_TOKENS, EVM_USD_PAIRS, EVM_FIRST_BLOCK; SOLANA_RPC_URL, SOLANA_POOLS."""
+    EVM_RPC_URL, EVM_FACTORY, EVM_QUOTE_TOKENS, EVM_USD_PAIRS, EVM_FIRST_BLOCK, EVM_CONFIRMATIONS,
+    EVM_RPC_TIMEOUT_S; SOLANA_RPC_URL, SOLANA_POOLS."""
     if kind == "evm":
         missing = [name for name, value in (("EVM_RPC_URL", chain.evm_rpc_url), ("EVM_FACTORY", chain.evm_factory))
                    if not value]
         if missing:
             raise ValueError(f"the EVM market source needs {', '.join(missing)} in the environment")
         return evm_source(chain.evm_rpc_url, chain.evm_factory, chain.evm_quote_tokens, chain.evm_usd_pairs,
-                          chain.evm_first_block)
+                          chain.evm_first_block, confirmations=chain.evm_confirmations, timeout_s=chain.evm_timeout_s)
     if kind == "solana":
         if not chain.solana_rpc_url:
             raise ValueError("the Solana market source needs SOLANA_RPC_URL in the environment")

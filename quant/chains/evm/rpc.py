@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 import requests
 from web3 import HTTPProvider, Web3
-from web3.exceptions import BadResponseFormat, Web3RPCError
+from web3.exceptions import BadResponseFormat, BlockNotFound, TransactionNotFound, Web3RPCError
 
 from quant.chains.errors import ChainError, RangeTooLarge, RetryableError
 from quant.chains.retry import Backoff, RateLimiter, retry, retry_after_s
@@ -138,6 +138,8 @@ class GuardedHTTPProvider(HTTPProvider):
 
 def classify(err: Exception, what: str) -> Exception:
     """The chain error an exception from web3 stands for."""
+    if isinstance(err, TransactionNotFound | BlockNotFound):  # asked of what the node already showed us: its
+        return MalformedAnswer(f"{what}: a null answer: {err}")  # null is a lagging or broken backend: retry
     if isinstance(err, Web3RPCError):
         msg = str(err.message if hasattr(err, "message") else err)
         code = (err.rpc_response or {}).get("error", {}).get("code") if getattr(err, "rpc_response", None) else None

@@ -45,6 +45,12 @@ class UniswapV2Source:
         """The newest block at the configured confirmation depth (reorgs above it are not read)."""
         return self.rpc.call(lambda: self.rpc.w3.eth.block_number, "eth_blockNumber") - self.confirmations
 
+    def complete_until(self) -> pd.Timestamp:
+        """Every row before this time is final: blocks are read only to the safe head, and block times never
+        decrease, so a later block cannot hold an earlier moment (its own second may still gain blocks)."""
+        head = self.safe_head()
+        return naive_utc(self.block_time(head)) if head >= 0 else pd.Timestamp(0)
+
     def block_time(self, n: int) -> int:
         if n not in self._times:
             block = self.rpc.call(lambda: self.rpc.w3.eth.get_block(n), f"eth_getBlockByNumber {n}")
