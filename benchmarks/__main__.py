@@ -16,19 +16,20 @@ from pathlib import Path
 from benchmarks import NAMES
 
 
-def run_one(name: str, size: str) -> dict:
+def run_one(name: str, size: str, minutes: float | None = None) -> dict:
     module = importlib.import_module(f"benchmarks.{name}")
     if size not in module.SIZES:
         raise SystemExit(f"benchmark {name!r} has sizes {module.SIZES}, not {size!r}")
-    return {"benchmark": name, "size": size, **module.run(size)}
+    return {"benchmark": name, "size": size, **(module.run(size, minutes=minutes) if minutes else module.run(size))}
 
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def measure(name: str, size: str) -> dict:
+def measure(name: str, size: str, minutes: float | None = None) -> dict:
     """Run one benchmark in its own process (so peak memory is its own) and keep its figures."""
-    cmd = [sys.executable, "-m", "benchmarks", name, "--size", size, "--json"]
+    cmd = [sys.executable, "-m", "benchmarks", name, "--size", size, "--json",
+           *(["--minutes", str(minutes)] if minutes else [])]
     print(f"running {name} --size {size}", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -95,10 +96,12 @@ def main() -> None:
     p.add_argument("--record", action="store_true", help="run NAME at --size, keep it, rewrite the markdown")
     p.add_argument("--markdown", action="store_true", help="only rewrite the markdown from kept results")
     p.add_argument("--write", type=Path, default=Path("BENCHMARKS.md"))
+    p.add_argument("--minutes", type=float, help="how long a soak runs (benchmarks that take it)")
     args = p.parse_args()
     if args.all:
         for name in NAMES:
-            for size in importlib.import_module(f"benchmarks.{name}").SIZES:
+            module = importlib.import_module(f"benchmarks.{name}")
+            for size in getattr(module, "ALL_SIZES", module.SIZES):
                 measure(name, size)
         write_markdown(args.write)
         return
@@ -106,12 +109,12 @@ def main() -> None:
         write_markdown(args.write)
         return
     if args.record:
-        print(json.dumps(measure(args.name, args.size)))
+        print(json.dumps(measure(args.name, args.size, args.minutes)))
         write_markdown(args.write)
         return
     if not args.name:
         p.error("name a benchmark or pass --all")
-    figures = run_one(args.name, args.size)
+    figures = run_one(args.name, args.size, args.minutes)
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))
 
 

@@ -12,7 +12,11 @@ blocks of swaps the chain then abandons, a revert) shallower than the runtime's 
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -20,7 +24,11 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import pandas as pd
+
+from live_runtime.journal import Journal
 from tests.chains.uniswap import E18, Done, Uniswap, buy, sell
 
 FAULTS = ("html", "status_500", "timeout", "deep_json", "wrong_id", "null_result", "rate_limited", "huge_quantity")
@@ -180,3 +188,28 @@ def trade(u: Uniswap, steps: int, step_s: int, wall_step_s: float, reorg_every: 
         w3.provider.make_request("evm_increaseTime", [1])
         w3.provider.make_request("evm_mine", [])
     return market
+
+
+RUNTIME_ARGS = ["run", "--no-api", "--source", "evm", "--quote-symbol", "ETH", "--moon-threshold", "0.0",
+                "--rug-threshold", "1.0", "--online-weight", "0", "--reorder-tolerance-s", "0"]
+
+
+def runtime(live_root: Path, work: Path, url: str, u: Uniswap, since: int, until: int, confirmations: int,
+            timeout_s: float = 1.0) -> subprocess.Popen:
+    """`python -m live_runtime run --source evm` on the market's WETH pairs over [since, until), with the
+    champions of `live_root`'s registry and thresholds that let it trade (the test is about the data path)."""
+    work.mkdir()
+    shutil.copytree(live_root / "registry", work / "registry")
+    env = {**os.environ, "QUANT_DATA_DIR": str(work), "EVM_RPC_URL": url, "EVM_FACTORY": u.factory.address,
+           "EVM_QUOTE_TOKENS": json.dumps({u.weth.address: "ETH"}), "EVM_CONFIRMATIONS": str(confirmations),
+           "EVM_RPC_TIMEOUT_S": str(timeout_s)}
+    window = ["--since", pd.Timestamp(since, unit="s").isoformat(), "--until", pd.Timestamp(until, unit="s").isoformat()]
+    return subprocess.Popen([sys.executable, "-m", "live_runtime", *RUNTIME_ARGS, *window], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def journal_of(work: Path) -> dict[str, pd.DataFrame]:
+    """The fills and decisions a run journaled."""
+    activity = Journal(work / "journal").read("activity")
+    return {kind: activity[activity.kind == kind][["seq", "ts", "pool_id", "data"]].reset_index(drop=True)
+            for kind in ("fill", "decision")}

@@ -5,42 +5,16 @@ exactly the fills and decisions of a run against the clean node over the same wi
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 
-from live_runtime.journal import Journal
 from tests.chains.conftest import start_anvil
-from tests.chains.flaky_rig import FAULTS, FlakyNode, chain_time, trade
+from tests.chains.flaky_rig import FAULTS, FlakyNode, chain_time, journal_of, runtime, trade
 from tests.chains.uniswap import two_pair_market
 
 CONFIRMATIONS = 3
-ARGS = ["run", "--no-api", "--source", "evm", "--quote-symbol", "ETH", "--moon-threshold", "0.0",
-        "--rug-threshold", "1.0", "--online-weight", "0", "--reorder-tolerance-s", "0"]
-
-
-def runtime(live_root: Path, work: Path, url: str, factory: str, weth: str, since: int, until: int,
-            timeout_s: float = 1.0) -> subprocess.Popen:
-    work.mkdir()
-    shutil.copytree(live_root / "registry", work / "registry")
-    env = {**os.environ, "QUANT_DATA_DIR": str(work), "EVM_RPC_URL": url, "EVM_FACTORY": factory,
-           "EVM_QUOTE_TOKENS": json.dumps({weth: "ETH"}), "EVM_CONFIRMATIONS": str(CONFIRMATIONS),
-           "EVM_RPC_TIMEOUT_S": str(timeout_s)}
-    window = ["--since", pd.Timestamp(since, unit="s").isoformat(), "--until", pd.Timestamp(until, unit="s").isoformat()]
-    return subprocess.Popen([sys.executable, "-m", "live_runtime", *ARGS, *window], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def journal_of(work: Path) -> dict[str, pd.DataFrame]:
-    activity = Journal(work / "journal").read("activity")
-    return {kind: activity[activity.kind == kind][["seq", "ts", "pool_id", "data"]].reset_index(drop=True)
-            for kind in ("fill", "decision")}
 
 
 def test_the_runtime_survives_a_flaky_node_and_a_reorg_with_the_clean_nodes_fills(live_root, tmp_path):
@@ -51,7 +25,7 @@ def test_the_runtime_survives_a_flaky_node_and_a_reorg_with_the_clean_nodes_fill
         since = chain_time(u) + 1
         until = since + (steps - 6) * step_s  # reached for sure: every step moves the clock by step_s at least
         with FlakyNode(anvil_url, fault_rate=0.15, timeout_s=1.0, seed=3, outages=((12.0, 6.0),)) as node:
-            flaky = runtime(live_root, tmp_path / "flaky", node.url, u.factory.address, u.weth.address, since, until)
+            flaky = runtime(live_root, tmp_path / "flaky", node.url, u, since, until, CONFIRMATIONS)
             market = trade(u, steps, step_s, wall_step_s=0.3, reorg_every=45, confirmations=CONFIRMATIONS)
             try:
                 out, _ = flaky.communicate(timeout=240)
@@ -61,8 +35,7 @@ def test_the_runtime_survives_a_flaky_node_and_a_reorg_with_the_clean_nodes_fill
             (tmp_path / "flaky.log").write_text(out)
             assert flaky.returncode == 0, out[-3000:]
             requests, faults = node.requests, dict(node.faults)
-        clean = runtime(live_root, tmp_path / "clean", anvil_url, u.factory.address, u.weth.address, since, until,
-                        timeout_s=10.0)
+        clean = runtime(live_root, tmp_path / "clean", anvil_url, u, since, until, CONFIRMATIONS, timeout_s=10.0)
         clean_out, _ = clean.communicate(timeout=240)
         assert clean.returncode == 0, clean_out[-3000:]
     finally:

@@ -26,7 +26,12 @@ HISTORY_DAYS = 3
 @pytest.fixture(scope="session")
 def live_root(tmp_path_factory) -> Path:
     """A data dir with the world cache and the registry, shared (read-only) by the live tests."""
-    root = tmp_path_factory.mktemp("live")
+    return build_live_root(tmp_path_factory.mktemp("live"))
+
+
+def build_live_root(root: Path) -> Path:
+    """The small world's cache and a registry of moon and rug champions trained on its history (also the
+    `soak_rpc` benchmark's)."""
     settings = Settings(data_dir=root, world="small", seed=7, start=None, days=HISTORY_DAYS)
     history = SimulatedMarket(world_config("small", 7, None, HISTORY_DAYS + 1), root / "worlds")
     end = pd.Timestamp(settings.world_config().start) + pd.Timedelta(days=HISTORY_DAYS)
