@@ -17,6 +17,7 @@ TEXT_CHECK = "text_query_precision_at_10_at_least_0_6"
 
 @dg.asset(
     group_name="evaluation", kinds={"chromadb"}, owners=[WALLETS_OWNER], pool="chroma",
+    automation_condition=dg.AutomationCondition.eager(),  # after the identity embeddings it measures
     deps=[dg.AssetKey([*EMBEDDINGS_PREFIX, "identity_tracking"])],
     check_specs=[
         dg.AssetCheckSpec(BEHAVIOUR_CHECK, asset="embedding_evaluation",

@@ -42,7 +42,13 @@ def _check(name: str) -> list[dg.AssetCheckSpec]:
                               description="Every document was accepted (refusals are counted with reasons).")]
 
 
+# Re-embedded once whatever they read has changed (the daily wallet refresh, a day's ingest), when nothing
+# upstream is still running: Dagster's eager condition (AutomationCondition.eager()).
+AFTER_UPSTREAM = dg.AutomationCondition.eager()
+
+
 @dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[WALLETS_OWNER], pool=POOL,
+          automation_condition=AFTER_UPSTREAM,
           deps=["wallet_profiles", "wallet_scores", "funding_clusters", "funding_connections"],
           check_specs=_check(IDENTITY))
 def identity_tracking(warehouse: Warehouse, vector_store: ChromaStore, embedder: Embedder) -> dg.MaterializeResult:
@@ -60,6 +66,7 @@ def identity_tracking(warehouse: Warehouse, vector_store: ChromaStore, embedder:
 
 
 @dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[WALLETS_OWNER], pool=POOL,
+          automation_condition=AFTER_UPSTREAM,
           deps=["funding_connections", "funding_clusters"], check_specs=_check(FUNDING))
 def funding_connections(warehouse: Warehouse, vector_store: ChromaStore, embedder: Embedder) -> dg.MaterializeResult:
     """One document per funding connection: source, target, relationship, amount, time, wash score."""
@@ -73,6 +80,7 @@ def funding_connections(warehouse: Warehouse, vector_store: ChromaStore, embedde
 
 
 @dg.asset(key_prefix=PREFIX, group_name="embeddings", kinds={"chromadb"}, owners=[WALLETS_OWNER], pool=POOL,
+          automation_condition=AFTER_UPSTREAM,
           deps=["swaps", "pool_snapshots"], check_specs=_check(TRADES))
 def trade_history(config: TradeWindow, warehouse: Warehouse, vector_store: ChromaStore,
                   embedder: Embedder) -> dg.MaterializeResult:

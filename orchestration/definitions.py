@@ -17,13 +17,14 @@ from assets.opportunity import opportunity_model
 from assets.partitions import daily_partitions_for
 from assets.wallet_evaluation import wallet_evaluation
 from assets.wallets import funding_graph, wallet_profiles, wallet_scores
-from orchestration.environment import executor_for, get_environment, resources_for
+from orchestration.environment import automation_running, executor_for, get_environment, resources_for
 from orchestration.jobs import (
-    live_journal_schedule,
+    cron_schedules,
     observe_live_journal_job,
     partitioned_jobs,
+    refresh_wallets_job,
+    sensor_status,
     train_agents_job,
-    weekly_agents_schedule,
 )
 from quant.settings import ChainSettings, ServiceSettings, Settings
 from sensors.drift import build_drift_sensor
@@ -33,17 +34,24 @@ from sensors.failures import build_failure_sensor
 def assemble(settings: Settings, services: ServiceSettings, chain: ChainSettings | None = None) -> dg.Definitions:
     """The assets, jobs, schedules, sensors, resources and executor of these settings."""
     environment = get_environment(services)
+    running = automation_running(environment, services)
     partitions = daily_partitions_for(settings)
-    daily = partitioned_jobs(partitions)
+    daily = partitioned_jobs(partitions, running)
     return dg.Definitions(
         assets=[*market_assets(partitions), *feature_assets(partitions), *model_assets, model_evaluation,
                 model_promotion, wallet_profiles, funding_graph, wallet_scores, wallet_evaluation,
                 identity_tracking, funding_connections, trade_history, embedding_evaluation,
                 opportunity_model, *agent_assets, observe_live_journal],
-        jobs=[daily.ingest_market_job, daily.retrain_job, train_agents_job, observe_live_journal_job],
-        schedules=[daily.daily_ingest_schedule, daily.nightly_retrain_schedule, weekly_agents_schedule,
-                   live_journal_schedule],
-        sensors=[build_drift_sensor(daily.retrain_job), build_failure_sensor(daily.retrain_job)],
+        jobs=[daily.ingest_market_job, daily.retrain_job, train_agents_job, refresh_wallets_job,
+              observe_live_journal_job],
+        schedules=[daily.daily_ingest_schedule, daily.nightly_retrain_schedule, *cron_schedules(running)],
+        sensors=[build_drift_sensor(daily.retrain_job, default_status=sensor_status(running)),
+                 build_failure_sensor(daily.retrain_job, default_status=sensor_status(running)),
+                 # the embeddings' automation conditions (assets/embeddings.py) are evaluated by this sensor
+                 dg.AutomationConditionSensorDefinition(
+                     "embeddings_automation", target=dg.AssetSelection.groups("embeddings")
+                     | dg.AssetSelection.assets("embedding_evaluation"), default_status=sensor_status(running),
+                     description="Re-embeds wallets, funding links and trades once what they read has changed.")],
         resources=resources_for(environment, settings, services, chain),
         executor=executor_for(environment),  # None in LOCAL: Dagster's multiprocess executor
     )

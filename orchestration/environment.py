@@ -37,6 +37,15 @@ def get_environment(services: ServiceSettings | None = None) -> Environment:
         raise ValueError(f"QUANT_ENV must be one of {[e.value for e in Environment]}, got {value!r}") from None
 
 
+def automation_running(environment: Environment, services: ServiceSettings) -> bool:
+    """Whether schedules and sensors start running: yes in LOCAL (the loop turns by itself out of the box), no in
+    PROD (the operator turns each on in the UI, and the instance keeps that choice); QUANT_AUTOMATION=on|off
+    decides instead when set."""
+    if services.automation is not None:
+        return services.automation == "on"
+    return environment is Environment.LOCAL
+
+
 def chain_source_for(settings: Settings, chain: ChainSettings | None = None) -> ChainSource:
     """The simulated market by default; QUANT_SOURCE=evm|solana reads a real chain, its pools from
     `chain` and its RPC URL (a secret) as a Dagster environment reference (docs/chain_sources.md)."""

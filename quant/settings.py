@@ -86,10 +86,11 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    """The Dagster profile and its services: QUANT_ENV, QUANT_WAREHOUSE_DIR, QUANT_EMBEDDER, QUANT_EMBED_DEVICE,
-    QUANT_CHROMA_PREFIX, CHROMA_HOST, CHROMA_PORT."""
+    """The Dagster profile and its services: QUANT_ENV, QUANT_AUTOMATION, QUANT_WAREHOUSE_DIR, QUANT_EMBEDDER,
+    QUANT_EMBED_DEVICE, QUANT_CHROMA_PREFIX, CHROMA_HOST, CHROMA_PORT."""
 
     profile: str = "LOCAL"  # upper-cased; orchestration.environment checks it against its profiles
+    automation: str | None = None  # "on" / "off": schedules and sensors running from the start (None: the profile's)
     warehouse_dir: str | None = None
     embedder: str = "minilm"
     embed_device: str | None = None
@@ -100,7 +101,11 @@ class ServiceSettings:
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> ServiceSettings:
         env = _environ(env)
+        automation = env.get("QUANT_AUTOMATION") or None
+        if automation is not None and automation.lower() not in ("on", "off"):
+            raise ValueError(f"QUANT_AUTOMATION must be 'on' or 'off', got {automation!r}")
         return ServiceSettings(profile=env.get("QUANT_ENV", "LOCAL").upper(),
+                               automation=automation.lower() if automation else None,
                                warehouse_dir=env.get("QUANT_WAREHOUSE_DIR") or None,
                                embedder=env.get("QUANT_EMBEDDER", "minilm"),
                                embed_device=env.get("QUANT_EMBED_DEVICE") or None,

@@ -60,8 +60,9 @@ def observation(figures: DriftFigures) -> dg.AssetObservation:
 
 
 def build_drift_sensor(job, settings: DriftSettings = DriftSettings(), name: str = "drift_sensor",
-                       minimum_interval_seconds: int = 900) -> dg.SensorDefinition:
-    @dg.sensor(name=name, target=job, minimum_interval_seconds=minimum_interval_seconds,
+                       minimum_interval_seconds: int = 900,
+                       default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED) -> dg.SensorDefinition:
+    @dg.sensor(name=name, target=job, minimum_interval_seconds=minimum_interval_seconds, default_status=default_status,
                description=f"Requests `{job.name}` when the newest features drift from {settings.model}'s reference "
                            f"(PSI > {settings.psi_threshold:g} on a top feature, or Brier worse by "
                            f"{settings.brier_margin:g}); cooldown {settings.cooldown_hours:g} h.")

@@ -47,11 +47,11 @@ def _trigger(tags) -> str:
     return "schedule" if "dagster/schedule_name" in tags else "sensor" if "dagster/sensor_name" in tags else "manual"
 
 
-def build_failure_sensor(job, alerts: tuple[Alert, ...] = (), name: str = "retrain_failure_sensor"
-                         ) -> dg.SensorDefinition:
+def build_failure_sensor(job, alerts: tuple[Alert, ...] = (), name: str = "retrain_failure_sensor",
+                         default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED) -> dg.SensorDefinition:
     """`alerts` is the hook point: each callable gets the failure record (Slack, PagerDuty, e-mail...)."""
 
-    @dg.run_failure_sensor(name=name, monitored_jobs=[job],
+    @dg.run_failure_sensor(name=name, monitored_jobs=[job], default_status=default_status,
                            description=f"Records failed `{job.name}` runs in run_failures and calls the alert hooks.")
     def _sensor(context: dg.RunFailureSensorContext, warehouse: Warehouse):
         run = context.dagster_run

@@ -15,10 +15,10 @@ ASSETS = [
     "model_promotion", "moon_model", "opportunity_model", "pool_features", "pool_labels", "pool_snapshots", "rug_model",
     "slippage_model", "swaps", "transfers", "wallet_evaluation", "wallet_profiles", "wallet_scores",
 ]
-JOBS = ["ingest_market", "observe_journal", "retrain", "train_agents"]
+JOBS = ["ingest_market", "observe_journal", "refresh_wallets", "retrain", "train_agents"]
 SCHEDULES = [("daily_ingest", "20 0 * * *"), ("nightly_retrain", "0 2 * * *"), ("observe_journal", "*/15 * * * *"),
-             ("weekly_agents", "0 4 * * 0")]
-SENSORS = ["drift_sensor", "retrain_failure_sensor"]
+             ("refresh_wallets", "0 3 * * *"), ("weekly_agents", "0 4 * * 0")]
+SENSORS = ["drift_sensor", "embeddings_automation", "retrain_failure_sensor"]
 BLOCKING_CHECKS = [
     "cex_prices:schema", "model_promotion:moon_model_promotion", "model_promotion:rug_model_promotion",
     "model_promotion:slippage_model_promotion", "pool_features:feature_schema", "pool_snapshots:schema",

@@ -46,7 +46,8 @@ def dagster_dev(tmp_path):
     home.mkdir()
     shutil.copy(ROOT / "orchestration" / "instance" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "QUANT_DATA_DIR": str(tmp_path / "data"),
-           "QUANT_WORLD": "small", "QUANT_DAYS": "3"}
+           "QUANT_WORLD": "small", "QUANT_DAYS": "3",
+           "QUANT_AUTOMATION": "off"}  # this test launches its own runs: no sensor may launch one beside them
     proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
                              "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
