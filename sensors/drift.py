@@ -59,26 +59,55 @@ def observation(figures: DriftFigures) -> dg.AssetObservation:
     return dg.AssetObservation(asset_key="pool_features", partition=figures.partition, metadata=metadata)
 
 
-def build_drift_sensor(job, settings: DriftSettings = DriftSettings(), name: str = "drift_sensor",
+# The models the live runtime scores every snapshot with, each watched against its own champion's reference.
+# (The sequence model and the entry agent are not watched yet: their references are not the XGBoost kind.)
+SERVED = (DriftSettings(model="moon_model"), DriftSettings(model="rug_model"))
+
+
+def _merge(requests: list[tuple[str, dg.RunRequest]]) -> dg.RunRequest:
+    """One retrain for every model that drifted at this tick (the job retrains them all): its key and tags
+    name each model with its reason, so several drifting models are still one run."""
+    tags = dict(requests[0][1].tags)  # the first model's figures, under the plain tag names
+    for model, request in requests:
+        tags[f"{TAG}drift_reason_{model}"] = request.tags[f"{TAG}drift_reason"]
+    tags[f"{TAG}drift_models"] = ",".join(model for model, _ in requests)
+    return dg.RunRequest(run_key="+".join(r.run_key for _, r in requests), tags=tags,
+                         partition_key=max(r.partition_key for _, r in requests))
+
+
+def build_drift_sensor(job, settings: DriftSettings | tuple[DriftSettings, ...] = SERVED, name: str = "drift_sensor",
                        minimum_interval_seconds: int = 900,
                        default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED) -> dg.SensorDefinition:
+    """One sensor over every model in `settings`: each compared with its own champion's reference, with its
+    own cooldown (the cursor holds one entry per model), and at most one run request a tick."""
+    watched = (settings,) if isinstance(settings, DriftSettings) else tuple(settings)
+    first = watched[0]
+
     @dg.sensor(name=name, target=job, minimum_interval_seconds=minimum_interval_seconds, default_status=default_status,
-               description=f"Requests `{job.name}` when the newest features drift from {settings.model}'s reference "
-                           f"(PSI > {settings.psi_threshold:g} on a top feature, or Brier worse by "
-                           f"{settings.brier_margin:g}); cooldown {settings.cooldown_hours:g} h.")
+               description=f"Requests `{job.name}` when the newest features drift from the reference of "
+                           f"{', '.join(s.model for s in watched)} (PSI > {first.psi_threshold:g} on a top feature, "
+                           f"or Brier worse by {first.brier_margin:g}); cooldown {first.cooldown_hours:g} h each.")
     def _sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, model_registry: ModelRegistry,
                 live_journal: LiveJournal):
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        figures = measure(DriftReads(warehouse), model_registry.registry(), settings, live_journal)
-        result, new_cursor = evaluate(figures, cursor, time.time(), settings)
-        events = []
-        if isinstance(figures, DriftFigures) and figures.rows and cursor.get("observed") != figures.key():
-            events = [observation(figures)]  # once per (day, rows, champion): the drift timeline in the UI
-            new_cursor = {**new_cursor, "observed": figures.key()}
-        if new_cursor != cursor:
-            context.update_cursor(json.dumps(new_cursor, sort_keys=True))
-        if isinstance(result, dg.RunRequest):
-            return dg.SensorResult(run_requests=[result], asset_events=events)
-        return dg.SensorResult(skip_reason=result, asset_events=events)
+        state = json.loads(context.cursor) if context.cursor else {}
+        registry, reads, now = model_registry.registry(), DriftReads(warehouse), time.time()
+        new_state, requests, skips, events = {}, [], [], []
+        for s in watched:
+            cursor = state.get(s.model, {})
+            figures = measure(reads, registry, s, live_journal)
+            result, new_cursor = evaluate(figures, cursor, now, s)
+            if isinstance(figures, DriftFigures) and figures.rows and cursor.get("observed") != figures.key():
+                events.append(observation(figures))  # once per (day, rows, champion): the drift timeline in the UI
+                new_cursor = {**new_cursor, "observed": figures.key()}
+            new_state[s.model] = new_cursor
+            if isinstance(result, dg.RunRequest):
+                requests.append((s.model, result))
+            else:
+                skips.append(f"{s.model}: {result.skip_message}" if len(watched) > 1 else result.skip_message)
+        if new_state != state:
+            context.update_cursor(json.dumps(new_state, sort_keys=True))
+        if requests:
+            return dg.SensorResult(run_requests=[_merge(requests)], asset_events=events)
+        return dg.SensorResult(skip_reason=dg.SkipReason(" | ".join(skips)), asset_events=events)
 
     return _sensor

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import dagster as dg
 import numpy as np
@@ -98,14 +99,14 @@ def tick(env, cursor: dict | None = None, settings: DriftSettings = SETTINGS, ev
     """One sensor evaluation: (its run request or skip reason, the cursor it leaves as a dict); the asset
     events it emits are appended to `events`."""
     sensor = build_drift_sensor(retrain_job, settings)
-    context = dg.build_sensor_context(cursor=json.dumps(cursor) if cursor is not None else None, resources=env,
-                                      instance=dg.DagsterInstance.ephemeral())
+    context = dg.build_sensor_context(cursor=json.dumps({settings.model: cursor}) if cursor is not None else None,
+                                      resources=env, instance=dg.DagsterInstance.ephemeral())
     result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     if events is not None:
         events.extend(result.asset_events)
     decision = result.run_requests[0] if result.run_requests else result.skip_reason
-    return decision, json.loads(context.cursor) if context.cursor else None
+    return decision, json.loads(context.cursor)[settings.model] if context.cursor else None  # one entry per model
 
 
 def test_fires_on_drifted_features_with_reason_and_figures(env):
@@ -231,6 +232,7 @@ def test_definitions_list_both_sensors_on_the_retrain_job():
 
     sensors = {s.name: s for s in defs().get_repository_def().sensor_defs}
     assert sensors["drift_sensor"].job_name == "retrain"
+    assert "moon_model" in sensors["drift_sensor"].description and "rug_model" in sensors["drift_sensor"].description
     assert sensors["drift_sensor"].minimum_interval_seconds == 900
     assert {"drift_sensor", "retrain_failure_sensor"} <= set(sensors)
 
@@ -256,7 +258,45 @@ def test_sensor_from_definitions_evaluates_as_the_daemon_does(env):
     context = dg.build_sensor_context(repository_def=repo, instance=dg.DagsterInstance.ephemeral(), resources=env)
     tick_data = repo.get_sensor_def("drift_sensor").evaluate_tick(context)
     assert [r.partition_key for r in tick_data.run_requests] == ["2026-01-04"]
-    assert json.loads(tick_data.cursor)["last_run_key"] == "drift-moon_model-v0001-2026-01-04"
+    cursor = json.loads(tick_data.cursor)
+    assert cursor["moon_model"]["last_run_key"] == "drift-moon_model-v0001-2026-01-04"
+    assert "last_run_key" not in cursor["rug_model"]  # no rug champion here: nothing to compare, no cooldown
+
+
+def test_every_served_model_is_watched_with_its_own_cooldown_and_one_run_names_them_all(env):
+    """Moon and rug champions both see the drift: one retrain run, naming both models and their reasons; each
+    model's cooldown then holds on its own."""
+    reg = env["model_registry"].registry()
+    train, holdout = feature_rows(REFERENCE_DAY - pd.Timedelta(days=1), 1), feature_rows(REFERENCE_DAY, 2)
+    rug = ModelSpec("rug_model", "will_moon", FEATURES, "binary:logistic", rounds=20)  # the synthetic label
+    booster = train_booster(rug, train)
+    version = reg.register("rug_model", booster, list(FEATURES), target="will_rug", metrics={},
+                           training_window={"test_start": str(REFERENCE_DAY), "test_end": str(NEW_DAY)},
+                           reference=reference_histograms(holdout, FEATURES, predict(booster, holdout, FEATURES)))
+    reg.promote("rug_model", version, reason="test")
+    store(env, feature_rows(NEW_DAY, 3, shift=1.0))
+    served = tuple(replace(SETTINGS, model=m) for m in ("moon_model", "rug_model"))
+    sensor = build_drift_sensor(retrain_job, served)
+
+    def tick_both(cursor):
+        context = dg.build_sensor_context(cursor=cursor, resources=env, instance=dg.DagsterInstance.ephemeral())
+        result = sensor(context)
+        return (result.run_requests[0] if result.run_requests else result.skip_reason), context.cursor
+
+    first, cursor = tick_both(None)
+    assert isinstance(first, dg.RunRequest), first
+    assert first.tags["quant/drift_models"] == "moon_model,rug_model" and first.partition_key == "2026-01-04"
+    assert first.run_key == "drift-moon_model-v0001-2026-01-04+drift-rug_model-v0001-2026-01-04"
+    assert {"quant/drift_reason_moon_model", "quant/drift_reason_rug_model"} <= set(first.tags)
+    state = json.loads(cursor)
+    assert {m: state[m]["last_run_key"] for m in state} == {"moon_model": "drift-moon_model-v0001-2026-01-04",
+                                                              "rug_model": "drift-rug_model-v0001-2026-01-04"}
+    second, _ = tick_both(cursor)  # both within their cooldowns: one skip that speaks for each
+    assert isinstance(second, dg.SkipReason) and "moon_model: " in second.skip_message
+    assert "rug_model: " in second.skip_message
+    expired = json.dumps({**state, "rug_model": {**state["rug_model"], "last_request_at": time.time() - 13 * 3600}})
+    third, _ = tick_both(expired)  # the rug model's cooldown is over, the moon model's is not
+    assert isinstance(third, dg.RunRequest) and third.tags["quant/drift_models"] == "rug_model"
 
 
 def test_fires_on_the_live_journal_before_the_day_is_stored(env):
