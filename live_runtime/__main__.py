@@ -162,6 +162,8 @@ def cmd_bench(args, settings: Settings) -> dict:
                                      **({"max_batch": args.max_batch} if args.max_batch else {}))
         source = simulated_stream(settings, args.forward_days)
         engine = Engine(cfg, source)
+        if engine.watcher.current is None:
+            raise SystemExit(f"the bench needs champions: {engine.watcher.waiting}")
         engine.warm_up()
         compiled = engine.watcher.wait_compiled()
         n = min(args.events, len(source.events))

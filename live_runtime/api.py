@@ -175,6 +175,9 @@ def build_app(engine) -> Starlette:
 
     async def models(_):
         current = engine.watcher.current
+        if current is None:  # no champions yet: the page says what it waits for
+            return JSONResponse({"serving": {}, "refused": engine.watcher.refused, "stale": False, "strategy": None,
+                                 "waiting": engine.watcher.waiting})
         out = {name: {"version": v} for name, v in current.versions.items()}
         for name, m in (("moon_model", current.moon), ("rug_model", current.rug)):
             out[name].update(created_at=m.manifest.get("created_at"), metrics=m.manifest.get("metrics", {}))

@@ -99,6 +99,7 @@ class RuntimeConfig:
     # features do for a pool absent from the previous day; an hourly sweep frees such pools' slots (not held ones).
     idle_pool_h: float = 48.0
     compile_trees: bool = True  # serve the XGBoost champions compiled to native code (live_runtime/compiled.py)
+    wait_for_champions: bool = True  # no champions yet: follow the stream, trade nothing, start when they appear
     live: bool = False  # real execution: needs an explicit flag, a key and every breaker in live bounds
     risk: RiskLimits = field(default_factory=RiskLimits)
     decision: DecisionConfig = field(default_factory=DecisionConfig)

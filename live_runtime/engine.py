@@ -40,7 +40,8 @@ class Engine:
         self.cfg, self.source = cfg, source
         self.journal = journal or Journal(cfg.journal_dir)
         resume = resume or self.journal.resume()
-        self.watcher = watcher or ModelWatcher(cfg.registry_dir, cfg.reload_check_s, cfg.compile_trees)
+        self.watcher = watcher or ModelWatcher(cfg.registry_dir, cfg.reload_check_s, cfg.compile_trees,
+                                               wait=cfg.wait_for_champions)
         self.market = MarketState(cfg.idle_pool_h)
         self.features, self.pools = self.market.features, self.market.pools
         self.broker = broker or PaperBroker(cfg.starting_balance)  # live: an executor with the same book
@@ -143,11 +144,13 @@ class Engine:
                 slots.append(slot)
                 seqs.append(self.position + k)
         self._forget_restarted()
+        if self.watcher.current is None:  # waiting for champions: pools follow the stream, nothing is decided
+            snaps = []
         batch = self._score(snaps, slots, seqs) if snaps else None
         i = 0
         for e in events:
             self.market.move(e)
-            if e.kind == SNAPSHOT:
+            if e.kind == SNAPSHOT and batch is not None:
                 self._act(batch, i)
                 i += 1
         self.position += len(events)
@@ -243,6 +246,8 @@ class Engine:
 
     def resolve_outcomes(self) -> int:
         """Label the predictions whose horizon has passed; the alarms and outcomes go to the journal."""
+        if self.watcher.current is None:
+            return 0
         resolved = self.outcomes.resolve(self.watcher.current.versions)
         if resolved is None:
             return 0
@@ -263,7 +268,8 @@ class Engine:
         self.journal.commit({"position": self.position, "cash": self.broker.cash, "equity": equity,
                              "risk_state": str(self.risk.state), "risk": self.risk.persisted(),
                              "next_release_us": self._next_release_us,
-                             "versions": self.watcher.current.versions, **self.outcomes.checkpoint()}, self.last_ts)
+                             "versions": self.watcher.current.versions if self.watcher.current else {},
+                             **self.outcomes.checkpoint()}, self.last_ts)
         self.journal.prune_states(self.position)
         self._fills_pending = self.orders.sent = False
         self._last_commit = time.monotonic()
@@ -293,6 +299,14 @@ class Engine:
     def publish(self) -> None:
         """The picture the API serves."""
         models = self.watcher.current
+        if models is None:
+            self.status.publish({
+                "position": self.position, "market_ts": self.last_ts, "stats": dict(self.stats),
+                **self.broker.snapshot(self.pools), "starting_balance": self.broker.starting_balance,
+                "risk": self.risk.describe(), "models": {}, "waiting_for_champions": self.watcher.waiting,
+                "source": self.source.health() if hasattr(self.source, "health") else {"state": "ok"},
+                "mode": "live" if self.cfg.live else "paper"}, self.last_ts)
+            return
         self.status.publish({
             "position": self.position, "market_ts": self.last_ts, "stats": dict(self.stats),
             **self.broker.snapshot(self.pools), "starting_balance": self.broker.starting_balance,

@@ -103,9 +103,13 @@ def _load_optional(registry: Registry, name: str, version: str):
 
 class ModelWatcher:
     """Loads the champions, then `check()` between batches: a new champion pointer is loaded and, if it
-    passes the checks, swapped in; if not, refused once (until the pointer changes again)."""
+    passes the checks, swapped in; if not, refused once (until the pointer changes again).
 
-    def __init__(self, registry_dir: Path, check_every_s: float = 0.5, compile_trees: bool = True):
+    With `wait`, a registry without the required champions is not an error: `current` stays None and
+    `waiting` says what is missing, until a `check()` finds them all (the first retrain promoted them)."""
+
+    def __init__(self, registry_dir: Path, check_every_s: float = 0.5, compile_trees: bool = True,
+                 wait: bool = False):
         self.registry = Registry(registry_dir)
         self.check_every_s = check_every_s
         self.compile_trees = compile_trees
@@ -114,8 +118,16 @@ class ModelWatcher:
         self._bad_pointers: dict[str, str] = {}  # model -> the error last said about its pointer
         self._next_check = 0.0
         self._compiling: threading.Thread | None = None
-        self.current = self._load_all()
-        self._compile(self.current, background=False)
+        self.waiting: str | None = None
+        try:
+            self.current: ModelSet | None = self._load_all()
+        except RegistryError as err:
+            if not wait:
+                raise
+            self.current, self.waiting = None, str(err)
+            log.warning("waiting for champions, trading nothing until they appear: %s", err)
+        else:
+            self._compile(self.current, background=False)
 
     def _compile(self, models: ModelSet, background: bool = True) -> None:
         """Put this set's XGBoost models on the compiled kernel (a second of gcc the first time, then cached).
@@ -194,8 +206,8 @@ class ModelWatcher:
         champions = self._champions()
         missing = [m for m in REQUIRED if champions[m] is None and m not in self._bad_pointers]
         if missing:
-            raise RegistryError(f"no champion for {missing} in {self.registry.root}: run `make materialize` "
-                                "(or the retrain job) first")
+            raise RegistryError(f"no champion for {', '.join(missing)} yet in {self.registry.root}: the first "
+                                "retrain (`make materialize`, or the retrain job) promotes them")
         models = ModelSet(self._load_verified("moon_model", champions["moon_model"]),
                           self._load_verified("rug_model", champions["rug_model"]))
         for name in OPTIONAL:
@@ -208,6 +220,19 @@ class ModelWatcher:
                     self.refused[name] = champions[name]
         models.strategy = self._strategy(models)
         return models
+
+    def _first_champions(self) -> bool:
+        """While waiting: the champions, once every required one is there."""
+        try:
+            models = self._load_all()
+        except RegistryError as err:
+            self.waiting = str(err)
+            return False
+        self.current, self.waiting = models, None
+        self._compile(models)
+        log.info("champions appeared, trading begins: %s", models.versions)
+        self.events.append({"kind": "models_ready", "versions": models.versions})
+        return True
 
     def _strategy(self, models: ModelSet) -> dict | None:
         try:
@@ -222,6 +247,8 @@ class ModelWatcher:
         if not force and now < self._next_check:
             return False
         self._next_check = now + self.check_every_s
+        if self.current is None:
+            return self._first_champions()
         serving = self.current.versions
         wanted = self._champions()
         changes = {m: v for m, v in wanted.items() if v is not None and v != serving.get(m) and self.refused.get(m) != v}

@@ -210,3 +210,31 @@ def test_a_corrupt_champion_at_start_falls_back_to_the_newest_version_that_verif
     assert watcher.check(force=True) is False  # the corrupt champion is not retried every check
     (registry.root / "moon_model" / "champion").write_text("{")  # an unreadable pointer at start: the same
     assert ModelWatcher(registry.root, compile_trees=False).current.versions["moon_model"] == moon
+
+
+def test_without_champions_the_runtime_waits_then_trades_when_they_appear(live_root, stream_events, tmp_path):
+    """A fresh machine: the runtime starts before the first retrain has promoted anything. It follows the
+    stream and trades nothing, says what it waits for, and begins scoring once the champions appear."""
+    import shutil
+    from dataclasses import replace
+
+    events, history = stream_events
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    cfg = replace(live_config(live_root, tmp_path), registry_dir=registry, reload_check_s=0.0)
+    engine = Engine(cfg, TableStream(events, history))
+    engine.warm_up()
+    assert engine.watcher.current is None and "no champion for moon_model, rug_model" in engine.watcher.waiting
+    engine.run(max_events=20_000)
+    assert engine.stats["snapshots"] == engine.stats["decisions"] == 0 and engine.processed >= 20_000
+    engine.publish()
+    assert "no champion" in engine.status.published["waiting_for_champions"]
+    for model in ("moon_model", "rug_model"):  # the first retrain promotes them
+        shutil.copytree(live_root / "registry" / model, registry / model)
+    engine.run(max_events=60_000)
+    assert engine.watcher.current is not None and engine.watcher.waiting is None
+    assert engine.stats["snapshots"] > 0 and engine.stats["decisions"] > 0
+    activity = engine.journal.read("activity")
+    assert (activity.kind == "models_ready").sum() == 1
+    first_scored = engine.journal.read("predictions").seq.min()
+    assert first_scored >= 20_000  # nothing was scored before the champions were there
