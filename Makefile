@@ -39,9 +39,8 @@ browser:
 	@command -v chromium >/dev/null || { apt-get install -y -q chromium >/dev/null || \
 		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
 
-# Everything missing is built, then dagster dev and the live runtime run side by side; Ctrl-C stops both.
+# dagster dev and the live runtime at once, with everything missing built beside them; Ctrl-C stops all.
 run: setup
-	$(BIN)/python -m orchestration.materialize --missing
 	$(BIN)/python -m orchestration.serve
 
 # The live runtime alone, on the simulated market run forward, with the champions `make materialize` made.

@@ -144,9 +144,8 @@ class Engine:
                 slots.append(slot)
                 seqs.append(self.position + k)
         self._forget_restarted()
-        if self.watcher.current is None:  # waiting for champions: pools follow the stream, nothing is decided
-            snaps = []
-        batch = self._score(snaps, slots, seqs) if snaps else None
+        # Waiting for champions: the pools follow the stream, nothing is scored or decided.
+        batch = self._score(snaps, slots, seqs) if snaps and self.watcher.current is not None else None
         i = 0
         for e in events:
             self.market.move(e)
@@ -159,7 +158,7 @@ class Engine:
         self.stats["snapshots"] += len(snaps)
         self.stats["swaps"] += len(events) - len(snaps)
         self.last_ts = events[-1].ts_us
-        if snaps:
+        if batch is not None:
             self._update_risk(seqs[-1], self.last_ts)
             self.status.batch_done(arrival_ns, batch.expensive, batch.cheap_done_ns)
         # After the decisions, so not in their latency; every batch, so the learners and voters' weights

@@ -17,6 +17,7 @@ from orchestration.definitions import defs
 
 # Step events would drown the progress bar; failures still print, and the UI has every event.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+PROMOTION = dg.AssetSelection.assets("model_promotion").upstream()
 
 
 def _split(assets: list[dg.AssetsDefinition]):
@@ -61,13 +62,19 @@ def main(argv: list[str] | None = None) -> int:
         done_days += len(todo)
     pending = [a for a in unpartitioned
                if not args.missing or any(instance.get_latest_materialization_event(k) is None for k in a.keys)]
-    if pending:
-        print(f"materializing {len(pending)} unpartitioned assets", file=sys.stderr)
-        selection = [k for a in pending for k in a.keys]
+    # The champions first (models, evaluation, promotion): a live runtime started beside the build trades as
+    # soon as they exist, not after the agents and the embeddings.
+    champions = PROMOTION.resolve(definitions.resolve_asset_graph())
+    first = [k for a in pending for k in a.keys if k in champions]
+    rest = [k for a in pending for k in a.keys if k not in champions]
+    for what, selection in (("models, evaluation and promotion", first), ("the other unpartitioned assets", rest)):
+        if not selection:
+            continue
+        print(f"materializing {what}: {len(selection)} assets", file=sys.stderr)
         result = dg.materialize(assets, selection=selection, resources=resources, instance=instance,
                                 raise_on_error=False, run_config=QUIET, tags={"launched_by": "make materialize"})
         if not result.success:
-            print("unpartitioned assets failed; see the run in the Dagster UI", file=sys.stderr)
+            print(f"{what} failed; see the run in the Dagster UI", file=sys.stderr)
             return 1
     print(f"materialized {done_days} asset-days and {len(pending)} unpartitioned assets", file=sys.stderr)
     return 0
