@@ -24,9 +24,9 @@ def test_the_runtime_survives_a_flaky_node_and_a_reorg_with_the_clean_nodes_fill
         u = two_pair_market(w3)
         since = chain_time(u) + 1
         until = since + (steps - 6) * step_s  # reached for sure: every step moves the clock by step_s at least
-        with FlakyNode(anvil_url, fault_rate=0.15, timeout_s=1.0, seed=3, outages=((12.0, 6.0),)) as node:
+        with FlakyNode(anvil_url, fault_rate=0.1, timeout_s=1.0, seed=3, outages=((12.0, 6.0),)) as node:
             flaky = runtime(live_root, tmp_path / "flaky", node.url, u, since, until, CONFIRMATIONS)
-            market = trade(u, steps, step_s, wall_step_s=0.3, reorg_every=45, confirmations=CONFIRMATIONS)
+            market = trade(u, steps, step_s, wall_step_s=0.12, reorg_every=60, confirmations=CONFIRMATIONS)
             try:
                 out, _ = flaky.communicate(timeout=240)
             except subprocess.TimeoutExpired:
@@ -42,9 +42,9 @@ def test_the_runtime_survives_a_flaky_node_and_a_reorg_with_the_clean_nodes_fill
         proc.kill()
         proc.wait(timeout=10)
 
-    assert market.end_ts > until and market.reorgs == 2 and len(market.abandoned) == 2 * (CONFIRMATIONS - 1)
+    assert market.end_ts > until and market.reorgs == 1 and len(market.abandoned) == CONFIRMATIONS - 1
     assert set(FAULTS) <= set(faults) and faults["outage"] > 0, faults
-    assert sum(faults.values()) > 0.1 * requests
+    assert sum(faults.values()) > 0.08 * requests
     assert "chain fetch" in out and "failed" in out and "recovered" in out  # degraded, then resumed
     got, expected = journal_of(tmp_path / "flaky"), journal_of(tmp_path / "clean")
     assert len(expected["fill"]) >= 4 and len(expected["decision"]) >= 20, "the window must trade to mean anything"
