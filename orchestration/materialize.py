@@ -62,19 +62,21 @@ def main(argv: list[str] | None = None) -> int:
         done_days += len(todo)
     pending = [a for a in unpartitioned
                if not args.missing or any(instance.get_latest_materialization_event(k) is None for k in a.keys)]
-    # The champions first (models, evaluation, promotion): a live runtime started beside the build trades as
-    # soon as they exist, not after the agents and the embeddings.
-    champions = PROMOTION.resolve(definitions.resolve_asset_graph())
-    first = [k for a in pending for k in a.keys if k in champions]
-    rest = [k for a in pending for k in a.keys if k not in champions]
-    for what, selection in (("models, evaluation and promotion", first), ("the other unpartitioned assets", rest)):
-        if not selection:
-            continue
-        print(f"materializing {what}: {len(selection)} assets", file=sys.stderr)
-        result = dg.materialize(assets, selection=selection, resources=resources, instance=instance,
+    # One run per asset, in dependency order, so the bar moves asset by asset (the agents and the sequence model
+    # take minutes each); the champions first (models, evaluation, promotion): a live runtime started beside
+    # the build trades as soon as they exist, not after the agents and the embeddings.
+    graph = definitions.resolve_asset_graph()
+    champions = PROMOTION.resolve(graph)
+    order = {k: i for i, k in enumerate(graph.toposorted_asset_keys)}
+    pending.sort(key=lambda a: (not set(a.keys) <= champions, min(order[k] for k in a.keys)))
+    bar = tqdm(pending, desc="unpartitioned assets", unit="asset")
+    for asset in bar:
+        name = ", ".join(sorted(k.to_user_string() for k in asset.keys))
+        bar.set_postfix_str(name)
+        result = dg.materialize(assets, selection=list(asset.keys), resources=resources, instance=instance,
                                 raise_on_error=False, run_config=QUIET, tags={"launched_by": "make materialize"})
         if not result.success:
-            print(f"{what} failed; see the run in the Dagster UI", file=sys.stderr)
+            print(f"{name} failed; see the run in the Dagster UI", file=sys.stderr)
             return 1
     print(f"materialized {done_days} asset-days and {len(pending)} unpartitioned assets", file=sys.stderr)
     return 0
