@@ -88,8 +88,9 @@ def test_several_random_sigkills_give_every_decision_fill_and_outcome_of_an_unin
     proc = start(env, LEARNING)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
-    positions = [int(re.search(r"resuming at event (\d+)", o).group(1)) for o in [*resumed_at, out]]
-    assert positions[0] == 0 and positions == sorted(positions) and positions[-1] > 0, (targets, positions)
+    # A kill may land before a start has even said where it resumes (killed while loading): that is a kill too.
+    positions = [int(m.group(1)) for o in [*resumed_at, out] if (m := re.search(r"resuming at event (\d+)", o))]
+    assert positions == sorted(positions) and positions[-1] > 0, (targets, positions)
     got = record(crashed)
     assert got["fills"].order_id.is_unique
     for name in ("fills", "activity", "outcomes", "predictions"):
