@@ -33,9 +33,11 @@ def _rss_sampler(pid: int, samples: list[float], stop: threading.Event) -> None:
     proc = psutil.Process(pid)
     while not stop.wait(5.0):
         try:
-            samples.append(proc.memory_info().rss / 2**20)
+            rss = proc.memory_info().rss / 2**20
         except psutil.Error:
             return
+        if rss:  # an exited process reads 0
+            samples.append(rss)
 
 
 def _longest_failing_s(log: str) -> float:

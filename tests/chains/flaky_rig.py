@@ -6,7 +6,8 @@ and the `soak_rpc` benchmark.
 slower than the client's timeout, JSON nested 50,000 deep, a wrong response id, a null result, 429 with
 Retry-After, a 20,000-digit quantity), and during `outages` every request gets 500. `trade` drives a Uniswap
 V2 market on anvil: swaps at a compressed chain clock, paced in wall time, with reorgs (an anvil snapshot,
-blocks of swaps the chain then abandons, a revert) shallower than the runtime's confirmation depth.
+blocks of swaps the chain then abandons, a revert) shallower than the runtime's confirmation depth (the
+abandoned swaps are buys: a first sell would also mine an approval's block and could reach the depth).
 """
 
 from __future__ import annotations
@@ -162,11 +163,11 @@ def trade(u: Uniswap, steps: int, step_s: int, wall_step_s: float, reorg_every: 
     market = market or Market(start_ts=chain_time(u))
     traders = w3.eth.accounts[1:6]
 
-    def swap(done: Done) -> None:
+    def swap(done: Done, buy_only: bool = False) -> None:
         w3.provider.make_request("evm_increaseTime", [step_s])
         token, trader = rng.choice(["AAA", "BBB"]), rng.choice(traders)
         held = u.tokens[token].functions.balanceOf(trader).call()
-        if held and rng.random() < 0.45:
+        if held and rng.random() < 0.45 and not buy_only:  # a first sell also mines an approval's block
             sell(u, done, token, trader, held * rng.randint(20, 90) // 100)
         else:
             buy(u, done, token, trader, E18 * rng.randint(5, 150) // 100)
@@ -174,9 +175,10 @@ def trade(u: Uniswap, steps: int, step_s: int, wall_step_s: float, reorg_every: 
     for step in range(steps):
         if reorg_every and step and step % reorg_every == 0:
             snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-            orphans = Done()
+            orphans, first_orphan = Done(), w3.eth.block_number + 1
             for _ in range(max(confirmations - 1, 1)):
-                swap(orphans)
+                swap(orphans, buy_only=True)  # one block each: the reorg stays below the confirmation depth
+            assert w3.eth.block_number - first_orphan + 1 < confirmations, "the reorg must stay below the depth"
             time.sleep(orphan_hold_s)
             assert w3.provider.make_request("evm_revert", [snapshot])["result"]
             market.abandoned += [s["tx"] for s in orphans.swaps]
