@@ -7,7 +7,11 @@ clean node. Figures: what the node did, how the runtime degraded (failed fetches
 its memory over the run, and whether its fills and decisions equal the clean run's. Needs the chain fixtures
 (`make chain-fixtures`: anvil and the Uniswap V2 build) and runs as long as `--minutes` (default 3).
 
-`python -m benchmarks soak_rpc --minutes 60 --json` (or `--size hour`) is the hour-long soak."""
+`python -m benchmarks soak_rpc --minutes 60 --json` (or `--size hour`) is the hour-long soak. Its table below
+was measured before the rig kept every reorg below the confirmation depth: an abandoned sell also mines an
+approval's block, so a reorg could reach the depth; its fills differed from the clean node's, most likely
+because the runtime read a block the chain then replaced (its block-time cache and cursor are not
+reorg-aware beyond the depth; not verified). The `default` table is the fixed rig (`--minutes 12`)."""
 
 from __future__ import annotations
 
