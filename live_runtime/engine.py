@@ -296,26 +296,24 @@ class Engine:
             self._next_publish = now + 0.2
 
     def publish(self) -> None:
-        """The picture the API serves."""
-        models = self.watcher.current
-        if models is None:
-            self.status.publish({
-                "position": self.position, "market_ts": self.last_ts, "stats": dict(self.stats),
-                **self.broker.snapshot(self.pools), "starting_balance": self.broker.starting_balance,
-                "risk": self.risk.describe(), "models": {}, "waiting_for_champions": self.watcher.waiting,
-                "source": self.source.health() if hasattr(self.source, "health") else {"state": "ok"},
-                "mode": "live" if self.cfg.live else "paper"}, self.last_ts)
-            return
-        self.status.publish({
+        """The picture the API serves (while waiting for champions: what it waits for instead of the models)."""
+        picture = {
             "position": self.position, "market_ts": self.last_ts, "stats": dict(self.stats),
             **self.broker.snapshot(self.pools), "starting_balance": self.broker.starting_balance,
             "risk": self.risk.describe(),
-            "models": {name: {"version": v, "compiled": name.removesuffix("_model") in models.compiled}
-                       for name, v in models.versions.items()},
-            "models_stale": self.models_stale, "refused": dict(self.watcher.refused),
-            "strategy": models.entries(),
-            "online_learners": {k: v.describe() for k, v in self.outcomes.learners.items()},
-            "voter_accuracy": dict(self.outcomes.voter_accuracy),
-            "orderer": {"duplicates": self.orderer.duplicates, "late": self.orderer.late, "held": len(self.orderer)},
             "source": self.source.health() if hasattr(self.source, "health") else {"state": "ok"},
-            "mode": "live" if self.cfg.live else "paper"}, self.last_ts)
+            "mode": "live" if self.cfg.live else "paper"}
+        models = self.watcher.current
+        if models is None:
+            picture |= {"models": {}, "waiting_for_champions": self.watcher.waiting}
+        else:
+            picture |= {
+                "models": {name: {"version": v, "compiled": name.removesuffix("_model") in models.compiled}
+                           for name, v in models.versions.items()},
+                "models_stale": self.models_stale, "refused": dict(self.watcher.refused),
+                "strategy": models.entries(),
+                "online_learners": {k: v.describe() for k, v in self.outcomes.learners.items()},
+                "voter_accuracy": dict(self.outcomes.voter_accuracy),
+                "orderer": {"duplicates": self.orderer.duplicates, "late": self.orderer.late,
+                            "held": len(self.orderer)}}
+        self.status.publish(picture, self.last_ts)

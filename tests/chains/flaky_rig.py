@@ -24,12 +24,12 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
 
 from live_runtime.journal import Journal
+from tests.chains.rpc_server import LoopbackRpc, Reply
 from tests.chains.uniswap import E18, Done, Uniswap, buy, sell
 
 FAULTS = ("html", "status_500", "timeout", "deep_json", "wrong_id", "null_result", "rate_limited", "huge_quantity")
@@ -39,45 +39,24 @@ QUANTITY_METHODS = {"eth_blockNumber", "eth_chainId", "eth_getBalance", "eth_gas
 
 class FlakyNode:
     def __init__(self, upstream: str, fault_rate: float = 0.15, timeout_s: float = 1.0, seed: int = 0,
-                 outages: tuple[tuple[float, float], ...] = ()):
+                 outages: tuple[tuple[float, float], ...] = (), max_s: float = 4 * 3600.0):
         self.upstream, self.fault_rate, self.timeout_s = upstream, fault_rate, timeout_s
-        self.outages = outages  # (start, length) in seconds after `start()`
+        self.outages = outages  # (start, length) in seconds after the node starts serving
         self.rng, self.lock = random.Random(seed), threading.Lock()
         self.faults: Counter[str] = Counter()
         self.requests = self._turn = self._quantities = 0
         self.t0 = time.monotonic()
-        outer = self
-
-        class _H(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, body, headers = outer.answer(raw)
-                try:
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up first (the timeout fault)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Every request is answered by `answer` before LoopbackRpc would parse it: a proxy on its server.
+        self.server = LoopbackRpc(max_s=max_s, before=lambda _headers, raw: Reply(*self.answer(raw)))
+        self.url = self.server.url
 
     def __enter__(self) -> FlakyNode:
         self.t0 = time.monotonic()
-        self._thread.start()
+        self.server.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     def _forward(self, raw: bytes) -> bytes:
         req = urllib.request.Request(self.upstream, raw, {"Content-Type": "application/json"})

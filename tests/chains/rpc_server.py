@@ -29,14 +29,16 @@ class RpcError(Exception):
 
 
 Handler = Callable[[str, list, dict], object]  # (method, params, headers) -> result | Reply; raise RpcError
-Auth = Callable[[dict, bytes], "Reply | None"]  # (headers, raw body) -> a refusal, or None to go on
+# (headers, raw body) -> a Reply that answers the request as it is (a refusal, a proxied or mangled answer),
+# or None to go on to the handler
+Before = Callable[[dict, bytes], "Reply | None"]
 Get = Callable[[str, dict, dict], object]  # (path, query, headers) -> JSON-able | Reply, for plain HTTP GETs
 
 
 class LoopbackRpc:
-    def __init__(self, handler: Handler | None = None, max_s: float = 120.0, auth: Auth | None = None,
+    def __init__(self, handler: Handler | None = None, max_s: float = 120.0, before: Before | None = None,
                  get: Get | None = None):
-        self.handler, self.calls, self.bodies, self.auth, self.get = handler, [], [], auth, get
+        self.handler, self.calls, self.bodies, self.before, self.get = handler, [], [], before, get
         outer = self
 
         class _H(BaseHTTPRequestHandler):
@@ -46,9 +48,9 @@ class LoopbackRpc:
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.bodies.append((dict(self.headers), raw))
-                refusal = outer.auth(dict(self.headers), raw) if outer.auth else None
-                if refusal is not None:
-                    return self._send(refusal.status, refusal.body, refusal.headers)
+                answered = outer.before(dict(self.headers), raw) if outer.before else None
+                if answered is not None:
+                    return self._send(answered.status, answered.body, answered.headers)
                 body = json.loads(raw)
                 many = isinstance(body, list)
                 answers = []

@@ -97,7 +97,7 @@ def setup(chain, monkeypatch):
     monkeypatch.setenv("EVM_PRIVATE_KEY", trader.key.to_0x_hex())
     monkeypatch.setenv(FLASHBOTS_KEY_ENV, searcher.key.to_0x_hex())
     relay = AnvilRelay(w3)
-    with LoopbackRpc(relay.handle, max_s=60, auth=relay.auth) as server:
+    with LoopbackRpc(relay.handle, max_s=60, before=relay.auth) as server:
         swapper = RouterSwapper(w3, u.router.address, 31337, GasCap(100 * 10**9), load_evm_key(), live=True)
         client = FlashbotsRelay(server.url, load_evm_key(key_var=FLASHBOTS_KEY_ENV), live=True)
         yield w3, u, swapper, client, relay, server, trader, searcher
